@@ -1,0 +1,34 @@
+//! base64url as SimpleX writes it: URL-safe alphabet with `=` padding.
+
+use base64::Engine as _;
+use base64::alphabet::URL_SAFE;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+use crate::Error;
+
+/// Writes padding, reads with or without it (Haskell's decoder accepts both).
+const ENGINE: GeneralPurpose = GeneralPurpose::new(
+    &URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    ENGINE.encode(bytes)
+}
+
+pub(crate) fn decode(text: &str) -> Result<Vec<u8>, Error> {
+    ENGINE
+        .decode(text)
+        .map_err(|e| Error::BadBase64(e.to_string()))
+}
+
+/// Decodes exactly `N` bytes.
+pub(crate) fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], Error> {
+    let bytes = decode(text)?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| Error::WrongLength {
+        expected: N,
+        got: bytes.len(),
+    })
+}

@@ -1,0 +1,30 @@
+//! callsim-engine: everything a phone is, with no I/O of its own.
+//!
+//! This crate reproduces the call engine of SimpleX Chat's iOS app as deterministic, sans-IO code:
+//!
+//! - [`protocol`]: the wire types of the chat-core call sub-protocol (`x.call.inv`, `x.call.offer`,
+//!   `x.call.answer`, `x.call.extra`, `x.call.end` inside the chat envelope), encoded and decoded
+//!   byte for byte as SimpleX's Haskell core writes them, plus the lz-string codec the apps use
+//!   for SDP and ICE candidates, and the call chat items;
+//! - [`crypto`]: the X25519 call key exchange, the media key (v1: the raw DH secret; v2: HKDF-SHA512
+//!   over it) and media frame encryption in SimpleX's frame layout.
+//!
+//! # Determinism
+//!
+//! Nothing here reads a clock or the operating system's randomness. Every function that needs
+//! random bytes (keys, call ids, frame IVs) takes an RNG argument, so a simulation seeded with the
+//! same value produces the same bytes, and a test can pin them.
+//!
+//! # Bad input
+//!
+//! Everything a peer can send goes through [`protocol::ChatMessage::from_json`], which checks the
+//! message size first and returns an [`Error`] for any malformed input; it never panics.
+#![forbid(unsafe_code)]
+
+pub mod crypto;
+pub mod error;
+pub mod protocol;
+
+mod base64url;
+
+pub use error::Error;
