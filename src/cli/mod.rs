@@ -1,0 +1,203 @@
+//! The `callsim` command line: argument parsing and dispatch.
+
+pub mod example;
+pub mod protocol;
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Everything that can stop a command before it has done its work.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// An input file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file named on the command line.
+        path: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Write(#[from] io::Error),
+}
+
+const ABOUT: &str = "Simulate and test SimpleX-style 1:1 audio/video calls, deterministically";
+
+const LONG_ABOUT: &str = "\
+callsim reproduces the call flow of SimpleX Chat's iOS app: the chat-core call protocol \
+(x.call.inv, x.call.offer, x.call.answer, x.call.extra, x.call.end), the X25519 call key and \
+media frame encryption, and the app logic above it.
+
+The `protocol` commands read and write call messages as they travel between two phones: \
+`decode` shows them with the lz-string compressed SDP and ICE candidates expanded, `encode` \
+turns hand-written messages back into wire form, and `example` prints a complete call.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  callsim protocol example | callsim protocol decode
+  callsim protocol decode messages.jsonl
+  callsim protocol decode messages.jsonl | callsim protocol encode";
+
+/// The command line of the `callsim` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "callsim",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read, write and generate x.call.* chat messages.
+    #[command(subcommand)]
+    Protocol(ProtocolCommand),
+}
+
+/// `callsim protocol ...`
+#[derive(Debug, Subcommand)]
+pub enum ProtocolCommand {
+    /// Decode wire messages, one JSON chat message per line, into readable JSON.
+    ///
+    /// Each message is printed as pretty JSON with `rtcSession` and `rtcIceCandidates` expanded
+    /// from lz-string into the SDP and candidate JSON they hold (plain text that is not lz-string
+    /// stays a string). A line that fails is reported on stderr with its line number and what is
+    /// wrong; the other lines are still decoded. Blank lines are skipped. Exit status: 0 if every
+    /// line decoded, 1 if any failed, 2 if the input could not be read.
+    #[command(after_help = "Example:\n  callsim protocol example | callsim protocol decode")]
+    Decode {
+        /// File to read, or `-` for standard input.
+        #[arg(value_name = "FILE", default_value = "-")]
+        input: PathBuf,
+    },
+    /// Encode readable messages (as `decode` prints them, or hand-written) into wire form.
+    ///
+    /// The input is a sequence of JSON objects, each on one line or spread over several.
+    /// `rtcSession` and `rtcIceCandidates` may be JSON (an SDP object, a candidate array), which
+    /// is lz-string compressed as the apps do it, or a string, which is kept as it is. Each
+    /// message is checked like a received one and printed as one line of wire JSON. Exit status:
+    /// 0 if every message encoded, 1 if any failed, 2 if the input could not be read.
+    #[command(
+        after_help = "Example:\n  callsim protocol decode calls.jsonl > calls.json\n  $EDITOR calls.json\n  callsim protocol encode calls.json > edited.jsonl"
+    )]
+    Encode {
+        /// File to read, or `-` for standard input.
+        #[arg(value_name = "FILE", default_value = "-")]
+        input: PathBuf,
+    },
+    /// Print the five wire messages of a complete call between Alice and Bob.
+    ///
+    /// Keys, ids and candidates come from a generator seeded with `--seed`, so the same seed
+    /// prints the same bytes. The media key both phones derive is reported on stderr.
+    Example {
+        /// Seed of the generator for keys, ids and message ids.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Media of the call.
+        #[arg(long, value_enum, default_value_t = Media::Video)]
+        media: Media,
+        /// Make a call without end-to-end encryption (no X25519 keys in the messages).
+        #[arg(long)]
+        no_encryption: bool,
+    },
+}
+
+/// `--media` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Media {
+    /// An audio call.
+    Audio,
+    /// A video call.
+    Video,
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match execute(cli) {
+        Ok(code) => code,
+        // `callsim ... | head` closes the pipe early; that is not an error.
+        Err(CliError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "callsim: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<ExitCode, CliError> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut err = io::stderr().lock();
+    let code = match cli.command {
+        Command::Protocol(ProtocolCommand::Decode { input }) => {
+            let reader = open(&input)?;
+            let summary = protocol::decode(reader, &mut out, &mut err).map_err(|e| match e {
+                protocol::StreamError::Read(source) => read_error(&input, source),
+                protocol::StreamError::Write(e) => CliError::Write(e),
+            })?;
+            summary.exit_code()
+        }
+        Command::Protocol(ProtocolCommand::Encode { input }) => {
+            let reader = open(&input)?;
+            let summary = protocol::encode(reader, &mut out, &mut err).map_err(|e| match e {
+                protocol::StreamError::Read(source) => read_error(&input, source),
+                protocol::StreamError::Write(e) => CliError::Write(e),
+            })?;
+            summary.exit_code()
+        }
+        Command::Protocol(ProtocolCommand::Example {
+            seed,
+            media,
+            no_encryption,
+        }) => {
+            let example = example::call(seed, media, !no_encryption);
+            for line in &example.lines {
+                writeln!(out, "{line}")?;
+            }
+            match example.media_key {
+                Some(key) => writeln!(err, "media key (v1) derived by both phones: {key}")?,
+                None => writeln!(err, "no media key: the call is not end-to-end encrypted")?,
+            }
+            ExitCode::SUCCESS
+        }
+    };
+    out.flush()?;
+    Ok(code)
+}
+
+fn read_error(path: &std::path::Path, source: io::Error) -> CliError {
+    CliError::Read {
+        path: display_path(path),
+        source,
+    }
+}
+
+fn display_path(path: &std::path::Path) -> String {
+    if path.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn open(path: &std::path::Path) -> Result<Box<dyn BufRead>, CliError> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(io::stdin())));
+    }
+    File::open(path)
+        .map(|f| Box::new(BufReader::new(f)) as Box<dyn BufRead>)
+        .map_err(|source| read_error(path, source))
+}

@@ -1,0 +1,195 @@
+//! End-to-end tests of `callsim protocol ...`, running the real binary.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/interop");
+
+fn callsim(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callsim"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("callsim starts");
+    let mut pipe = child.stdin.take().expect("stdin");
+    let input = stdin.to_vec();
+    // Write from another thread so a large output cannot deadlock the pipe.
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("callsim runs");
+    writer.join().expect("writer");
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn decode_shows_the_sdp_and_candidates_of_messages_made_by_another_implementation() {
+    let file = format!("{FIXTURES}/messages.jsonl");
+    let out = callsim(&["protocol", "decode", &file], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // SDP made readable, from node's lz-string output.
+    assert!(stdout.contains(r#""type": "offer""#), "{stdout}");
+    assert!(stdout.contains("a=rtpmap:111 opus/48000/2"), "{stdout}");
+    assert!(stdout.contains(r#""type": "answer""#), "{stdout}");
+    // Candidates, in both the browser's and the iOS shape.
+    assert!(
+        stdout.contains("typ relay raddr 0.0.0.0 rport 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""candidateType": "host""#), "{stdout}");
+    assert!(stdout.contains("typ srflx"), "{stdout}");
+    // node's X25519 key, as SimpleX writes it.
+    assert!(
+        stdout.contains(r#""callDhPubKey": "MCowBQYDK2VuAyEA"#),
+        "{stdout}"
+    );
+    assert_eq!(out.stderr, b"");
+}
+
+#[test]
+fn decode_then_encode_reproduces_the_wire_bytes() {
+    let wire = std::fs::read(format!("{FIXTURES}/messages.jsonl")).expect("fixture");
+    let decoded = callsim(&["protocol", "decode", "-"], &wire);
+    assert!(decoded.status.success());
+    let encoded = callsim(&["protocol", "encode"], &decoded.stdout);
+    assert!(encoded.status.success(), "{}", text(&encoded.stderr));
+    assert_eq!(text(&encoded.stdout), text(&wire));
+}
+
+#[test]
+fn malformed_lines_are_reported_by_number_and_the_rest_still_decode() {
+    let good = std::fs::read_to_string(format!("{FIXTURES}/messages.jsonl")).expect("fixture");
+    let good_line = good.lines().last().expect("a line");
+    let input = format!(
+        "{good_line}\n{{\"event\":\n\n{{\"event\":\"x.msg.new\",\"params\":{{}}}}\n\
+         {{\"event\":\"x.call.inv\",\"params\":{{\"callId\":\"q83vEjRWeJCrze8SNFZ4kA==\",\"invitation\":{{\"callType\":{{\"media\":\"audio\",\"capabilities\":{{\"encryption\":true}}}},\"callDhPubKey\":\"MCowBQYDK2VwAyEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}}}}}}\n\
+         {{\"event\":\"x.call.end\",\"params\":{{\"callId\":\"!!\"}}}}\n{}\n",
+        "x".repeat(20_000)
+    );
+    let out = callsim(&["protocol", "decode"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let expected = [
+        "line 2: bad JSON",
+        "line 4: not a call event: \"x.msg.new\"",
+        "line 5: params.invitation.callDhPubKey: wrong key type",
+        "line 6: params.callId: bad base64",
+        "line 7: message too large: 20000 bytes, the limit is 15602",
+        "5 of 6 messages failed to decode",
+    ];
+    for needle in expected {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(
+        text(&out.stdout).contains("x.call.end"),
+        "the good line is still decoded"
+    );
+}
+
+#[test]
+fn random_bytes_fail_cleanly_without_a_panic() {
+    // A fixed pseudo-random byte pattern, newlines included.
+    let mut x: u32 = 0x1234_5678;
+    let bytes: Vec<u8> = (0..20_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    for cmd in ["decode", "encode"] {
+        let out = callsim(&["protocol", cmd], &bytes);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(!text(&out.stderr).contains("panicked"), "{cmd}");
+    }
+}
+
+#[test]
+fn encode_accepts_hand_written_messages_with_plain_sdp() {
+    let readable = r#"
+        {"v": "1-16", "event": "x.call.answer", "params": {
+           "callId": "q83vEjRWeJCrze8SNFZ4kA==",
+           "answer": {"rtcSession": {
+             "rtcSession": {"type": "answer", "sdp": "v=0\r\n"},
+             "rtcIceCandidates": []}}}}
+        {"event": "x.call.end", "params": {"callId": "q83vEjRWeJCrze8SNFZ4kA=="}}
+        {"event": "x.call.end", "params": {"callId": "short"}}
+    "#;
+    let out = callsim(&["protocol", "encode"], readable.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let lines: Vec<_> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with(r#"{"v":"1-16","event":"x.call.answer""#));
+    assert!(
+        !lines[0].contains("v=0"),
+        "the SDP is compressed: {}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"event":"x.call.end","params":{"callId":"q83vEjRWeJCrze8SNFZ4kA=="}}"#
+    );
+    assert!(
+        text(&out.stderr).contains("message 3 (line 8): params.callId"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn example_prints_a_decodable_call_that_depends_only_on_the_seed() {
+    let a = callsim(
+        &["protocol", "example", "--seed", "42", "--media", "audio"],
+        b"",
+    );
+    let b = callsim(
+        &["protocol", "example", "--seed", "42", "--media", "audio"],
+        b"",
+    );
+    let c = callsim(
+        &["protocol", "example", "--seed", "43", "--media", "audio"],
+        b"",
+    );
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    assert_ne!(a.stdout, c.stdout);
+    assert!(text(&a.stderr).starts_with("media key (v1) derived by both phones: "));
+    let decoded = callsim(&["protocol", "decode"], &a.stdout);
+    assert!(decoded.status.success(), "{}", text(&decoded.stderr));
+    assert!(text(&decoded.stdout).contains(r#""media": "audio""#));
+}
+
+#[test]
+fn help_and_version_teach_the_commands_and_bad_usage_is_a_clear_error() {
+    let help = callsim(&["--help"], b"");
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    for needle in ["protocol", "x.call.inv", "Examples:"] {
+        assert!(help.contains(needle), "{needle} in {help}");
+    }
+    let sub = text(&callsim(&["protocol", "decode", "--help"], b"").stdout);
+    assert!(sub.contains("Exit status"), "{sub}");
+
+    let version = callsim(&["--version"], b"");
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("callsim {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let bad = callsim(&["protocol", "frobnicate"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("unrecognized subcommand"));
+
+    let missing = callsim(&["protocol", "decode", "/no/such/file.jsonl"], b"");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot read /no/such/file.jsonl"));
+}
