@@ -66,6 +66,18 @@ pub enum Error {
         /// Length of the rejected frame.
         len: usize,
     },
+    /// A call API command for a contact with no call (`CENoCurrentCall`).
+    #[error("no current call")]
+    NoCurrentCall,
+    /// A call API command in a state that does not allow it (`CECallState`); nothing changed.
+    #[error("wrong call state: {0}")]
+    CallState(crate::chat::CallStateTag),
+    /// The contact's preferences do not allow calls.
+    #[error("feature not allowed calls")]
+    CallsNotAllowed,
+    /// No contact with this id.
+    #[error("unknown contact {0}")]
+    UnknownContact(i64),
     /// A media frame that fails AES-GCM authentication: wrong key, or tampered with.
     #[error("frame authentication failed: wrong key or tampered frame")]
     FrameAuthentication,

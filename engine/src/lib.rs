@@ -6,6 +6,8 @@
 //!   `x.call.answer`, `x.call.extra`, `x.call.end` inside the chat envelope), encoded and decoded
 //!   byte for byte as SimpleX's Haskell core writes them, plus the lz-string codec the apps use
 //!   for SDP and ICE candidates, and the call chat items;
+//! - [`chat`]: the chat-core call layer (SimpleX's Haskell core): the per-contact call map, the
+//!   `api*` commands, received `x.call.*` messages, call chat items and what survives a restart;
 //! - [`crypto`]: the X25519 call key exchange, the media key (v1: the raw DH secret; v2: HKDF-SHA512
 //!   over it) and media frame encryption in SimpleX's frame layout.
 //!
@@ -21,6 +23,7 @@
 //! message size first and returns an [`Error`] for any malformed input; it never panics.
 #![forbid(unsafe_code)]
 
+pub mod chat;
 pub mod crypto;
 pub mod error;
 pub mod protocol;
