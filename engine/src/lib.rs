@@ -6,6 +6,11 @@
 //!   `x.call.answer`, `x.call.extra`, `x.call.end` inside the chat envelope), encoded and decoded
 //!   byte for byte as SimpleX's Haskell core writes them, plus the lz-string codec the apps use
 //!   for SDP and ICE candidates, and the call chat items;
+//! - [`phone`]: a [`phone::Phone`] is one device, the [`app`] layer (CallKit, ringing, China
+//!   mode, audio routing, the WebRTC command queue) over the chat-core layer; the crate's run
+//!   loop is described there;
+//! - [`backend`]: the commands and events between a phone and CallKit, the audio session,
+//!   WebRTC and the sound player;
 //! - [`chat`]: the chat-core call layer (SimpleX's Haskell core): the per-contact call map, the
 //!   `api*` commands, received `x.call.*` messages, call chat items and what survives a restart;
 //! - [`crypto`]: the X25519 call key exchange, the media key (v1: the raw DH secret; v2: HKDF-SHA512
@@ -23,9 +28,12 @@
 //! message size first and returns an [`Error`] for any malformed input; it never panics.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod backend;
 pub mod chat;
 pub mod crypto;
 pub mod error;
+pub mod phone;
 pub mod protocol;
 
 mod base64url;

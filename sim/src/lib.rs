@@ -1,6 +1,11 @@
-//! callsim-sim: the simulated world in which phones and an SMP relay run under turmoil.
+//! callsim-sim: the simulated worlds phones run in.
 //!
-//! It holds no code yet; see `design/architecture.md`, "The simulated world", for what comes
-//! here: the relay host, the SMP client over simulated TCP, simulated and real WebRTC over
-//! simulated UDP, network faults, seeds and traces.
+//! - [`memory`]: an in-memory world (quinn's `Pair` is the model): phones, a relay with SMP's
+//!   delivery rules, a scripted WebRTC, the platform fakes, and virtual time that jumps to the
+//!   next event. No network stack, so it runs thousands of calls per second; the explorer, the
+//!   sweep and the engine benchmark build on it.
+//!
+//! The turmoil world (simulated TCP and UDP, network faults) comes next, beside it.
 #![forbid(unsafe_code)]
+
+pub mod memory;

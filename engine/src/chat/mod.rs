@@ -979,7 +979,7 @@ fn call_item(direction: MsgDirection, status: CICallStatus) -> ItemContent {
 }
 
 /// A random (version 4) UUID in lowercase, as SimpleX's core writes `callUUID`.
-fn uuid_v4(rng: &mut impl RngCore) -> String {
+pub(crate) fn uuid_v4(rng: &mut impl RngCore) -> String {
     let mut b = [0u8; 16];
     rng.fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -294,10 +294,31 @@ impl FromStr for VersionRange {
 string_serde!(VersionRange, "a version range such as \"1-16\"");
 
 /// A point in (simulated) wall-clock time: milliseconds since the Unix epoch.
+///
+/// The phone's `now` is one of these; in a simulation it comes from the world's clock.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
 pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// This time plus `ms` milliseconds.
+    pub fn add_ms(self, ms: u64) -> Self {
+        Timestamp(self.0.saturating_add(ms))
+    }
+
+    /// Milliseconds from `earlier` to this time, zero if `earlier` is later.
+    pub fn ms_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// Seconds with milliseconds, e.g. `12.345s`: readable in traces of simulated time.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}s", self.0 / 1000, self.0 % 1000)
+    }
+}
 
 /// The user a call belongs to, as much of SimpleX's `User` as calls need.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

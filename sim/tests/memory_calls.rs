@@ -1,0 +1,667 @@
+//! Two phones in the in-memory world: the call flows of spec §3, asserted on both phones.
+
+use callsim_engine::app::AppCallState;
+use callsim_engine::backend::audio::AudioDevice;
+use callsim_engine::phone::{PhoneConfig, UserAction};
+use callsim_engine::protocol::CallMediaType::{Audio, Video};
+use callsim_mocks::callkit::ActionOutcome;
+use callsim_sim::memory::{MemoryWorld, PhoneId, Timing, contact_id};
+
+const ALICE: PhoneId = 0;
+const BOB: PhoneId = 1;
+
+fn world_with(alice: PhoneConfig, bob: PhoneConfig) -> MemoryWorld {
+    let mut w = MemoryWorld::new(Timing::default());
+    w.record_trace();
+    assert_eq!(w.add_phone(alice), ALICE);
+    assert_eq!(w.add_phone(bob), BOB);
+    w.connect(ALICE, BOB);
+    w.run_for(1);
+    w
+}
+
+fn world() -> MemoryWorld {
+    world_with(PhoneConfig::new("Alice", 1), PhoneConfig::new("Bob", 2))
+}
+
+fn china(name: &str, seed: u64) -> PhoneConfig {
+    let mut config = PhoneConfig::new(name, seed);
+    config.country = "CHN".into();
+    config
+}
+
+fn dump(w: &MemoryWorld) -> String {
+    w.trace().join("\n")
+}
+
+/// Runs until Bob's phone rings, at most 5 s.
+fn until_ringing(w: &mut MemoryWorld, id: PhoneId) {
+    let rang = w.run_until(5_000, |w| w.ringing(id));
+    assert!(rang, "{} never rang:\n{}", w.name(id), dump(w));
+}
+
+fn until_connected(w: &mut MemoryWorld) {
+    let ok = w.run_until(10_000, |w| w.connected(ALICE, BOB));
+    assert!(ok, "not connected:\n{}", dump(w));
+}
+
+#[test]
+fn an_audio_call_connects_through_callkit_and_ends_with_items_on_both_phones() {
+    let mut w = world();
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    assert_eq!(w.call_state(ALICE), Some(AppCallState::InvitationSent));
+    let (_, incoming) = w.callkit(BOB).ringing().expect("CallKit rings");
+    assert!(!incoming.video);
+    assert_eq!(incoming.handle, "Alice");
+    assert!(w.callkit_answer(BOB));
+    until_connected(&mut w);
+    // fulfil-on-connect: the answer action is fulfilled, and CallKit turned the audio on.
+    let answer = w.callkit(BOB).last_answer().expect("answer action");
+    assert!(matches!(answer.outcome, ActionOutcome::Fulfilled(_)));
+    assert!(w.audio(BOB).active());
+    assert!(w.audio(ALICE).active());
+    assert_eq!(w.audio(BOB).route(), Some(AudioDevice::Earpiece));
+    assert!(w.same_media_key(ALICE, BOB), "encrypted with one key");
+
+    w.run_for(30_000);
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(2_000);
+    assert_eq!(w.call_state(ALICE), None);
+    assert_eq!(w.call_state(BOB), None, "{}", dump(&w));
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: ended (00:30)")
+    );
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: ended (00:30)")
+    );
+    for id in [ALICE, BOB] {
+        assert!(!w.audio(id).active(), "{} audio still active", w.name(id));
+        assert_eq!(w.callkit(id).live_calls(), 0);
+        assert_eq!(w.callkit(id).open_actions().count(), 0);
+        assert!(!w.sound(id).ringtone());
+    }
+}
+
+#[test]
+fn a_video_call_connects_in_the_app_without_callkit_and_uses_the_speaker() {
+    let mut w = world_with(china("Alice", 1), china("Bob", 2));
+    w.start_call(ALICE, BOB, Video);
+    until_ringing(&mut w, BOB);
+    assert_eq!(w.phone(BOB).app().incoming_view(), Some(contact_id(ALICE)));
+    assert!(w.sound(BOB).ringtone());
+    assert_eq!(
+        w.callkit(BOB).calls().len(),
+        0,
+        "China mode never touches CallKit"
+    );
+    w.user(
+        BOB,
+        UserAction::AcceptCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    assert!(!w.sound(BOB).ringtone());
+    until_connected(&mut w);
+    assert_eq!(w.audio(ALICE).route(), Some(AudioDevice::Speaker));
+    assert_eq!(w.audio(BOB).route(), Some(AudioDevice::Speaker));
+    w.run_for(5_000);
+    w.user(BOB, UserAction::EndCall);
+    w.run_for(1_000);
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: ended (00:05)")
+    );
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: ended (00:05)")
+    );
+    assert!(!w.audio(ALICE).active() && !w.audio(BOB).active());
+    assert_eq!(
+        w.callkit(ALICE).calls().len() + w.callkit(BOB).calls().len(),
+        0
+    );
+}
+
+#[test]
+fn video_through_callkit_and_audio_in_the_app_connect_too() {
+    let mut w = world();
+    w.start_call(ALICE, BOB, Video);
+    until_ringing(&mut w, BOB);
+    assert!(w.callkit(BOB).ringing().expect("CallKit").1.video);
+    w.callkit_answer(BOB);
+    until_connected(&mut w);
+    assert_eq!(
+        w.audio(BOB).route(),
+        Some(AudioDevice::Speaker),
+        "video starts on speaker"
+    );
+
+    let mut w = world_with(china("Alice", 1), china("Bob", 2));
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.user(
+        BOB,
+        UserAction::AcceptCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    until_connected(&mut w);
+    assert_eq!(w.audio(BOB).route(), Some(AudioDevice::Earpiece));
+}
+
+#[test]
+fn declining_through_callkit_rejects_silently_and_the_caller_keeps_waiting() {
+    let mut w = world();
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    assert!(w.callkit_end(BOB));
+    w.run_for(60_000);
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: rejected")
+    );
+    assert!(!w.has_invitation(BOB, ALICE));
+    assert!(!w.ringing(BOB));
+    // The caller is never told.
+    assert_eq!(w.call_state(ALICE), Some(AppCallState::InvitationSent));
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: calling...")
+    );
+    assert_eq!(w.relay_queue(BOB, ALICE), vec![], "Bob sent nothing");
+    assert!(w.callkit(BOB).open_actions().next().is_none());
+}
+
+#[test]
+fn rejecting_in_the_app_is_silent_too() {
+    let mut w = world_with(china("Alice", 1), china("Bob", 2));
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.user(
+        BOB,
+        UserAction::RejectCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    w.run_for(10_000);
+    assert!(!w.ringing(BOB) && !w.sound(BOB).ringtone());
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: rejected")
+    );
+    assert_eq!(w.call_state(ALICE), Some(AppCallState::InvitationSent));
+}
+
+#[test]
+fn ignoring_hides_the_banner_and_keeps_the_invitation_pending() {
+    let mut w = world_with(china("Alice", 1), china("Bob", 2));
+    w.start_call(ALICE, BOB, Video);
+    until_ringing(&mut w, BOB);
+    w.user(
+        BOB,
+        UserAction::IgnoreCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    w.run_for(10_000);
+    assert!(!w.ringing(BOB) && !w.sound(BOB).ringtone());
+    assert!(w.has_invitation(BOB, ALICE));
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: calling...")
+    );
+    // It can still be accepted later, from the chat item.
+    w.user(
+        BOB,
+        UserAction::AcceptCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    until_connected(&mut w);
+}
+
+#[test]
+fn the_caller_ending_before_the_answer_leaves_missed_calls_on_both_sides() {
+    let mut w = world();
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.run_for(3_000);
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(2_000);
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: missed")
+    );
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: missed")
+    );
+    assert!(!w.ringing(BOB), "CallKit was told the caller hung up");
+    assert!(!w.has_invitation(BOB, ALICE));
+    assert_eq!((w.call_state(ALICE), w.call_state(BOB)), (None, None));
+}
+
+#[test]
+fn a_caller_whose_peer_never_answers_waits_until_it_ends_the_call() {
+    let mut w = world();
+    w.start_call(ALICE, BOB, Audio);
+    w.run_for(600_000);
+    assert_eq!(
+        w.call_state(ALICE),
+        Some(AppCallState::InvitationSent),
+        "no ring timeout"
+    );
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(1_000);
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: missed")
+    );
+}
+
+/// Bob's app is suspended; his chat takes `start_ms` to start after the push; he answers on
+/// CallKit 100 ms after it rings.
+fn callkit_answer_with_slow_chat(start_ms: u64) -> MemoryWorld {
+    let mut w = world();
+    w.suspend(BOB);
+    w.set_chat_start_delay(BOB, start_ms);
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.run_for(100);
+    assert!(w.callkit_answer(BOB));
+    w
+}
+
+#[test]
+fn a_callkit_answer_waits_for_a_chat_that_starts_at_29_seconds_and_connects() {
+    let mut w = callkit_answer_with_slow_chat(29_000);
+    assert!(w.phone(BOB).app().answer_pending());
+    w.run_for(28_000);
+    assert!(!w.connected(ALICE, BOB));
+    until_connected(&mut w);
+    let answer = w.callkit(BOB).last_answer().expect("answer");
+    let ActionOutcome::Fulfilled(at) = answer.outcome else {
+        panic!("{answer:?}")
+    };
+    assert!(
+        at.ms_since(answer.performed_at) < 30_500,
+        "{at} after {}",
+        answer.performed_at
+    );
+}
+
+#[test]
+fn a_callkit_answer_fails_at_30_seconds_when_the_chat_starts_at_31_and_the_invitation_stays() {
+    let mut w = callkit_answer_with_slow_chat(31_000);
+    let performed = w.callkit(BOB).last_answer().expect("answer").performed_at;
+    w.run_for(29_900);
+    assert_eq!(
+        w.callkit(BOB).last_answer().expect("answer").outcome,
+        ActionOutcome::Open
+    );
+    w.run_for(200);
+    let outcome = w.callkit(BOB).last_answer().expect("answer").outcome;
+    assert_eq!(
+        outcome,
+        ActionOutcome::Failed(performed.add_ms(30_000)),
+        "{}",
+        dump(&w)
+    );
+    w.run_for(10_000);
+    assert!(w.phone(BOB).app().chat_running());
+    assert!(
+        w.has_invitation(BOB, ALICE),
+        "the core's invitation stays pending"
+    );
+    assert!(!w.connected(ALICE, BOB));
+    assert_eq!(
+        w.call_state(ALICE),
+        Some(AppCallState::InvitationSent),
+        "Alice is not told"
+    );
+}
+
+#[test]
+fn an_answer_that_finds_no_invitation_refreshes_and_finds_it() {
+    // The push started the chat in the background: the app's model has no invitation yet.
+    let mut w = world();
+    w.suspend(BOB);
+    w.set_chat_start_delay(BOB, 2_000);
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.run_for(2_500);
+    assert!(w.phone(BOB).app().chat_running());
+    assert!(w.has_invitation(BOB, ALICE), "the core has it");
+    assert_eq!(
+        w.phone(BOB).app().invitations().count(),
+        0,
+        "the app's model does not"
+    );
+    assert!(w.callkit_answer(BOB));
+    until_connected(&mut w);
+}
+
+#[test]
+fn glare_overwrites_both_calls_and_neither_connects() {
+    let mut w = world();
+    w.start_call(ALICE, BOB, Audio);
+    w.start_call(BOB, ALICE, Audio);
+    w.run_for(2_000);
+    for (me, peer) in [(ALICE, BOB), (BOB, ALICE)] {
+        // Each core's own invitation was replaced by the peer's (spec 2.7).
+        assert!(w.has_invitation(me, peer), "{}", w.name(me));
+        let items: Vec<_> = w
+            .phone(me)
+            .core()
+            .items(contact_id(peer))
+            .map(|i| i.content.to_string())
+            .collect();
+        assert_eq!(
+            items,
+            ["outgoing call: missed", "incoming call: calling..."]
+        );
+        // CallKit refuses a second call, so the peer's call shows in the app.
+        assert_eq!(w.phone(me).app().incoming_view(), Some(contact_id(peer)));
+        assert_eq!(w.call_state(me), Some(AppCallState::InvitationSent));
+    }
+    // Bob accepts Alice's call in the app. "End the active call first" runs apiEndCall, but his
+    // core's one call with Alice is now *her* invitation: it sends x.call.end with her call id
+    // and removes the invitation he is accepting. Alice holds Bob's call id, so the end is a
+    // message error there, and Bob's own core then refuses his offer: nobody connects.
+    w.user(
+        BOB,
+        UserAction::AcceptCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    w.run_for(10_000);
+    assert!(!w.connected(ALICE, BOB));
+    assert!(
+        !w.has_invitation(BOB, ALICE),
+        "Bob's accept ended the invitation it accepted"
+    );
+    assert_eq!(
+        w.phone(ALICE).stats().message_errors,
+        1,
+        "x.call.end: wrong contact or callId"
+    );
+    assert!(
+        w.phone(BOB).stats().refused_commands >= 1,
+        "apiSendCallOffer: no current call"
+    );
+    assert_eq!(
+        w.call_state(BOB),
+        Some(AppCallState::InvitationAccepted),
+        "{}",
+        dump(&w)
+    );
+    assert_eq!(w.call_state(ALICE), Some(AppCallState::InvitationSent));
+    assert!(
+        w.has_invitation(ALICE, BOB),
+        "Alice still holds Bob's invitation"
+    );
+}
+
+#[test]
+fn an_extra_before_the_offer_is_dropped_and_the_call_connects_on_the_first_candidates() {
+    let mut w = world();
+    w.hold(ALICE, "x.call.offer");
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.callkit_answer(BOB);
+    // Bob's trickled candidates overtake his held offer.
+    w.run_for(3_000);
+    assert_eq!(w.call_state(ALICE), Some(AppCallState::InvitationSent));
+    assert_eq!(
+        w.phone(ALICE).stats().message_errors,
+        1,
+        "x.call.extra: wrong call state"
+    );
+    w.release(ALICE);
+    until_connected(&mut w);
+}
+
+#[test]
+fn candidates_racing_the_callers_answer_are_refused_and_the_call_still_connects() {
+    // Race 3: the caller's WebRTC trickles before its answer reaches the core.
+    let mut w = MemoryWorld::new(Timing {
+        rtc_gather: 100,
+        rtc_trickle: Some(50),
+        ..Timing::default()
+    });
+    w.add_phone(PhoneConfig::new("Alice", 1));
+    w.add_phone(PhoneConfig::new("Bob", 2));
+    w.connect(ALICE, BOB);
+    w.run_for(1);
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.callkit_answer(BOB);
+    until_connected(&mut w);
+    assert!(w.phone(ALICE).stats().refused_commands >= 1);
+}
+
+#[test]
+fn a_second_call_during_a_call_rings_in_the_app_and_accepting_it_ends_the_first() {
+    let mut w = MemoryWorld::new(Timing::default());
+    w.record_trace();
+    let alice = w.add_phone(PhoneConfig::new("Alice", 1));
+    let bob = w.add_phone(PhoneConfig::new("Bob", 2));
+    let carol = w.add_phone(PhoneConfig::new("Carol", 3));
+    w.connect(alice, bob);
+    w.connect(carol, bob);
+    w.run_for(1);
+    w.start_call(alice, bob, Audio);
+    until_ringing(&mut w, bob);
+    w.callkit_answer(bob);
+    assert!(w.run_until(5_000, |w| w.connected(alice, bob)));
+    w.start_call(carol, bob, Audio);
+    // CallKit allows one call, so Carol's call falls back to the in-app view.
+    assert!(w.run_until(5_000, |w| w.phone(bob).app().incoming_view()
+        == Some(contact_id(carol))));
+    assert!(w.sound(bob).ringtone());
+    assert!(w.connected(alice, bob), "the first call goes on");
+    w.user(
+        bob,
+        UserAction::AcceptCall {
+            contact_id: contact_id(carol),
+        },
+    );
+    w.run_for(500);
+    assert_eq!(
+        w.call_state(alice),
+        None,
+        "Alice got x.call.end:\n{}",
+        dump(&w)
+    );
+    assert_eq!(
+        w.call_item(alice, bob).as_deref(),
+        Some("outgoing call: ended (00:00)")
+    );
+    assert_eq!(w.call_state(bob), None, "the new call starts 1 s later");
+    assert!(
+        w.run_until(5_000, |w| w.connected(carol, bob)),
+        "{}",
+        dump(&w)
+    );
+}
+
+#[test]
+fn a_caller_restarting_during_negotiation_leaves_the_callee_waiting_in_offer_sent() {
+    let mut w = world();
+    w.hold(ALICE, "x.call.offer");
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.callkit_answer(BOB);
+    w.run_for(500);
+    w.kill_app(ALICE);
+    w.launch_app(ALICE);
+    w.run_for(1_000);
+    w.release(ALICE);
+    w.run_for(60_000);
+    // Alice's outgoing call was memory only: the offer finds no call (race 6).
+    assert!(w.phone(ALICE).stats().message_errors >= 1);
+    assert_eq!(w.call_state(ALICE), None);
+    assert_eq!(w.call_state(BOB), Some(AppCallState::OfferSent));
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: calling...")
+    );
+}
+
+#[test]
+fn a_callee_restarting_keeps_its_invitation() {
+    let mut w = world_with(china("Alice", 1), china("Bob", 2));
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.kill_app(BOB);
+    w.launch_app(BOB);
+    w.run_for(2_000);
+    assert!(w.has_invitation(BOB, ALICE));
+    assert!(
+        w.ringing(BOB),
+        "refreshCallInvitations rings it again on start"
+    );
+    w.user(
+        BOB,
+        UserAction::AcceptCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    until_connected(&mut w);
+}
+
+#[test]
+fn a_push_later_than_180_seconds_does_not_ring_the_call_but_leaves_the_item() {
+    let mut w = world();
+    w.suspend(BOB);
+    w.set_push_delay(BOB, 200_000);
+    w.start_call(ALICE, BOB, Audio);
+    w.run_for(199_000);
+    assert!(!w.ringing(BOB));
+    w.run_for(3_000);
+    let invitation = w.phone(BOB).core().api_get_call_invitations();
+    assert_eq!(invitation.len(), 1, "the item and invitation are there");
+    let uuid = &invitation[0].call_uuid;
+    assert!(
+        !w.callkit(BOB).calls().contains_key(uuid),
+        "the call itself never rang"
+    );
+    // iOS must report every VoIP push: a dummy call, ended 1 s later.
+    assert_eq!(w.callkit(BOB).calls().len(), 1);
+    assert_eq!(w.callkit(BOB).live_calls(), 0);
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: calling...")
+    );
+}
+
+#[test]
+fn the_peers_webrtc_failure_ends_the_call_on_both_sides() {
+    let mut w = world();
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.callkit_answer(BOB);
+    until_connected(&mut w);
+    w.run_for(10_000);
+    w.fail_webrtc(BOB);
+    w.run_for(1);
+    assert_eq!(w.call_state(BOB), None, "Bob's call ends at once");
+    assert!(w.call_state(ALICE).is_some());
+    w.run_for(6_000);
+    assert_eq!(
+        w.call_state(ALICE),
+        None,
+        "Alice sees the peer vanish:\n{}",
+        dump(&w)
+    );
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: ended (00:10)")
+    );
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: ended (00:15)")
+    );
+    for id in [ALICE, BOB] {
+        assert_eq!(w.callkit(id).live_calls(), 0);
+        assert!(!w.audio(id).active());
+    }
+}
+
+#[test]
+fn blocked_media_fails_the_call_after_30_seconds() {
+    let mut w = world();
+    w.set_media_blocked(true);
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.callkit_answer(BOB);
+    w.run_for(29_000);
+    assert!(w.call_state(ALICE).is_some() && !w.connected(ALICE, BOB));
+    w.run_for(2_000);
+    assert_eq!((w.call_state(ALICE), w.call_state(BOB)), (None, None));
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: error")
+    );
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: error")
+    );
+}
+
+#[test]
+fn denied_microphone_shows_an_alert_and_starts_no_call() {
+    let mut alice = PhoneConfig::new("Alice", 1);
+    alice.microphone = callsim_engine::phone::PermissionStatus::Denied;
+    let mut w = world_with(alice, PhoneConfig::new("Bob", 2));
+    w.set_permission_answer(ALICE, callsim_engine::phone::Permission::Microphone, false);
+    w.start_call(ALICE, BOB, Audio);
+    w.run_for(5_000);
+    assert_eq!(
+        w.prompts(ALICE),
+        [callsim_engine::phone::Permission::Microphone]
+    );
+    assert_eq!(
+        w.alerts(ALICE),
+        [callsim_engine::app::permission_alert(
+            callsim_engine::phone::Permission::Microphone
+        )]
+    );
+    assert_eq!(w.call_state(ALICE), None);
+    assert!(!w.ringing(BOB));
+}
+
+#[test]
+fn the_same_seeds_give_the_same_run() {
+    let run = || {
+        let mut w = world();
+        w.start_call(ALICE, BOB, Video);
+        until_ringing(&mut w, BOB);
+        w.callkit_answer(BOB);
+        until_connected(&mut w);
+        w.run_for(4_000);
+        w.user(BOB, UserAction::EndCall);
+        w.run_for(1_000);
+        w.trace().to_vec()
+    };
+    let (a, b) = (run(), run());
+    assert!(a.len() > 50);
+    assert_eq!(a, b);
+}
+
+#[test]
+#[ignore = "prints a trace for reading"]
+fn print_trace() {
+    let mut w = world();
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.callkit_answer(BOB);
+    until_connected(&mut w);
+    w.run_for(3_000);
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(6_000);
+    println!("{}", dump(&w));
+}
