@@ -193,3 +193,33 @@ fn help_and_version_teach_the_commands_and_bad_usage_is_a_clear_error() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("cannot read /no/such/file.jsonl"));
 }
+
+#[test]
+fn bench_engine_runs_complete_calls_and_prints_its_figures() {
+    let out = callsim(&["bench", "engine", "--calls", "5"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let keys: Vec<_> = stdout
+        .lines()
+        .filter_map(|l| l.split(": ").next())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "calls",
+            "calls_per_second_encrypted",
+            "calls_per_second_plain",
+            "sim_to_wall"
+        ]
+    );
+    assert!(stdout.starts_with("calls: 5\n"));
+    for line in stdout.lines() {
+        let value: f64 = line
+            .split(": ")
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .expect(line);
+        assert!(value > 0.0, "{line}");
+    }
+    assert!(text(&out.stderr).contains("plain: 5 of 5 calls"));
+}

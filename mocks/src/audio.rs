@@ -3,6 +3,17 @@
 use callsim_engine::backend::audio::{AudioCategory, AudioCommand, AudioDevice, AudioMode};
 use callsim_engine::protocol::Timestamp;
 
+/// One entry of the audio session's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioLog {
+    /// A command from the app.
+    Command(AudioCommand),
+    /// CallKit activated (true) or deactivated (false) the session.
+    CallKitActive(bool),
+    /// The app tried to activate the session itself while CallKit owns it.
+    ActivationRefused,
+}
+
 /// The audio session of one phone.
 #[derive(Debug, Clone)]
 pub struct FakeAudioSession {
@@ -14,7 +25,7 @@ pub struct FakeAudioSession {
     override_speaker: bool,
     preferred: Option<AudioDevice>,
     bluetooth: bool,
-    log: Vec<(Timestamp, String)>,
+    log: Vec<(Timestamp, AudioLog)>,
 }
 
 impl FakeAudioSession {
@@ -63,7 +74,7 @@ impl FakeAudioSession {
     }
 
     /// What happened, in order.
-    pub fn log(&self) -> &[(Timestamp, String)] {
+    pub fn log(&self) -> &[(Timestamp, AudioLog)] {
         &self.log
     }
 
@@ -77,14 +88,13 @@ impl FakeAudioSession {
 
     /// CallKit activated or deactivated the session.
     pub fn set_active_by_callkit(&mut self, now: Timestamp, active: bool) {
-        self.log
-            .push((now, format!("callkit sets active {active}")));
+        self.log.push((now, AudioLog::CallKitActive(active)));
         self.active = active;
     }
 
     /// Applies an app command.
     pub fn handle_command(&mut self, now: Timestamp, command: AudioCommand) {
-        self.log.push((now, format!("{command:?}")));
+        self.log.push((now, AudioLog::Command(command.clone())));
         match command {
             AudioCommand::Configure {
                 category,
@@ -100,8 +110,7 @@ impl FakeAudioSession {
             AudioCommand::SetActive { active } => {
                 if active && self.uses_callkit {
                     // With CallKit, activation happens only through CallKit's did-activate.
-                    self.log
-                        .push((now, "activation refused: CallKit owns it".into()));
+                    self.log.push((now, AudioLog::ActivationRefused));
                 } else {
                     self.active = active;
                     if !active {

@@ -1,6 +1,6 @@
 //! `FakeCallKit`: CallKit with iOS's rules, as this app configures it (one group of one call).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use callsim_engine::backend::callkit::{
     ActionId, CallKitCommand, CallKitError, CallKitEvent, EndReason,
@@ -83,13 +83,30 @@ pub struct ActionRecord {
     pub outcome: ActionOutcome,
 }
 
+/// One entry of CallKit's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallKitLog {
+    /// A command from the phone.
+    Command(CallKitCommand),
+    /// The user answered this call on the native screen.
+    UserAnswered(String),
+    /// The user declined or ended this call on the native screen.
+    UserEnded(String),
+    /// The app's process died.
+    AppKilled,
+    /// The phone resolved an action that does not exist or was resolved already.
+    BadAction(ActionId),
+}
+
 /// CallKit for one phone.
 #[derive(Debug, Clone, Default)]
 pub struct FakeCallKit {
     calls: BTreeMap<String, CallKitCall>,
+    /// UUIDs of the calls not ended; a handful at most, so queries stay cheap in long runs.
+    live: BTreeSet<String>,
     actions: BTreeMap<ActionId, ActionRecord>,
     audio_active: bool,
-    log: Vec<(Timestamp, String)>,
+    log: Vec<(Timestamp, CallKitLog)>,
 }
 
 impl FakeCallKit {
@@ -125,17 +142,15 @@ impl FakeCallKit {
 
     /// The incoming call whose native screen is ringing, if any.
     pub fn ringing(&self) -> Option<(&String, &CallKitCall)> {
-        self.calls
+        self.live
             .iter()
+            .filter_map(|uuid| self.calls.get_key_value(uuid))
             .find(|(_, c)| c.state == CallKitCallState::Ringing)
     }
 
     /// Calls not ended.
     pub fn live_calls(&self) -> usize {
-        self.calls
-            .values()
-            .filter(|c| !matches!(c.state, CallKitCallState::Ended(_)))
-            .count()
+        self.live.len()
     }
 
     /// Whether CallKit has activated the audio session.
@@ -144,13 +159,13 @@ impl FakeCallKit {
     }
 
     /// What happened, in order.
-    pub fn log(&self) -> &[(Timestamp, String)] {
+    pub fn log(&self) -> &[(Timestamp, CallKitLog)] {
         &self.log
     }
 
     /// Applies a command from the phone; returns what CallKit reports back.
     pub fn handle_command(&mut self, now: Timestamp, command: CallKitCommand) -> Vec<CallKitEvent> {
-        self.log.push((now, format!("{command:?}")));
+        self.log.push((now, CallKitLog::Command(command.clone())));
         let mut events = Vec::new();
         match command {
             CallKitCommand::ReportNewIncomingCall {
@@ -159,8 +174,8 @@ impl FakeCallKit {
                 video,
             } => {
                 let result = self.admit(&uuid).map(|()| {
-                    self.calls.insert(
-                        uuid.clone(),
+                    self.add_call(
+                        &uuid,
                         CallKitCall {
                             incoming: true,
                             video,
@@ -177,8 +192,8 @@ impl FakeCallKit {
                 video,
             } => match self.admit(&uuid) {
                 Ok(()) => {
-                    self.calls.insert(
-                        uuid.clone(),
+                    self.add_call(
+                        &uuid,
                         CallKitCall {
                             incoming: false,
                             video,
@@ -220,20 +235,15 @@ impl FakeCallKit {
     /// The user answers the ringing call on the native screen.
     pub fn user_answers(&mut self, now: Timestamp) -> Option<CallKitEvent> {
         let uuid = self.ringing()?.0.clone();
-        self.log.push((now, format!("user answers {uuid}")));
+        self.log.push((now, CallKitLog::UserAnswered(uuid.clone())));
         let action = self.new_action(now, ActionKind::Answer, &uuid);
         Some(CallKitEvent::PerformAnswer { action, uuid })
     }
 
     /// The user declines the ringing call, or ends the live one, on the native screen.
     pub fn user_ends(&mut self, now: Timestamp) -> Option<CallKitEvent> {
-        let uuid = self
-            .calls
-            .iter()
-            .find(|(_, c)| !matches!(c.state, CallKitCallState::Ended(_)))?
-            .0
-            .clone();
-        self.log.push((now, format!("user ends {uuid}")));
+        let uuid = self.live.first()?.clone();
+        self.log.push((now, CallKitLog::UserEnded(uuid.clone())));
         let action = self.new_action(now, ActionKind::End, &uuid);
         Some(CallKitEvent::PerformEnd { action, uuid })
     }
@@ -241,10 +251,13 @@ impl FakeCallKit {
     /// The user toggles mute on the native screen.
     pub fn user_mutes(&mut self, now: Timestamp, muted: bool) -> Option<CallKitEvent> {
         let uuid = self
-            .calls
+            .live
             .iter()
-            .find(|(_, c)| c.state == CallKitCallState::Active)?
-            .0
+            .find(|u| {
+                self.calls
+                    .get(*u)
+                    .is_some_and(|c| c.state == CallKitCallState::Active)
+            })?
             .clone();
         let action = self.new_action(now, ActionKind::SetMuted, &uuid);
         Some(CallKitEvent::PerformSetMuted {
@@ -256,9 +269,9 @@ impl FakeCallKit {
 
     /// The app's process died: its calls end and its open actions can never resolve.
     pub fn app_killed(&mut self, now: Timestamp) {
-        self.log.push((now, "app killed".into()));
-        for call in self.calls.values_mut() {
-            if !matches!(call.state, CallKitCallState::Ended(_)) {
+        self.log.push((now, CallKitLog::AppKilled));
+        for uuid in std::mem::take(&mut self.live) {
+            if let Some(call) = self.calls.get_mut(&uuid) {
                 call.state = CallKitCallState::Ended(CallEnd::Failed);
             }
         }
@@ -282,9 +295,12 @@ impl FakeCallKit {
     }
 
     fn is_live(&self, uuid: &str) -> bool {
-        self.calls
-            .get(uuid)
-            .is_some_and(|c| !matches!(c.state, CallKitCallState::Ended(_)))
+        self.live.contains(uuid)
+    }
+
+    fn add_call(&mut self, uuid: &str, call: CallKitCall) {
+        self.calls.insert(uuid.to_owned(), call);
+        self.live.insert(uuid.to_owned());
     }
 
     fn new_action(&mut self, now: Timestamp, kind: ActionKind, uuid: &str) -> ActionId {
@@ -302,10 +318,14 @@ impl FakeCallKit {
     }
 
     fn set_state(&mut self, uuid: &str, state: CallKitCallState) {
+        if !self.live.contains(uuid) {
+            return;
+        }
+        if matches!(state, CallKitCallState::Ended(_)) {
+            self.live.remove(uuid);
+        }
         if let Some(call) = self.calls.get_mut(uuid) {
-            if !matches!(call.state, CallKitCallState::Ended(_)) {
-                call.state = state;
-            }
+            call.state = state;
         }
     }
 
@@ -322,11 +342,11 @@ impl FakeCallKit {
 
     fn resolve(&mut self, now: Timestamp, id: ActionId, ok: bool, events: &mut Vec<CallKitEvent>) {
         let Some(action) = self.actions.get_mut(&id) else {
-            self.log.push((now, format!("unknown action {id}")));
+            self.log.push((now, CallKitLog::BadAction(id)));
             return;
         };
         if action.outcome != ActionOutcome::Open {
-            self.log.push((now, format!("action {id} resolved twice")));
+            self.log.push((now, CallKitLog::BadAction(id)));
             return;
         }
         action.outcome = if ok {

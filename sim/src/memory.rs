@@ -903,6 +903,42 @@ impl MemoryWorld {
         }
     }
 
+    /// One complete call: `caller` calls, `callee` answers on CallKit as soon as it rings,
+    /// they talk for `talk_ms`, the caller ends, and both phones go idle. An error names the
+    /// step that did not happen within a minute of simulated time.
+    pub fn complete_call(
+        &mut self,
+        caller: PhoneId,
+        callee: PhoneId,
+        media: CallMediaType,
+        talk_ms: u64,
+    ) -> Result<(), String> {
+        const LIMIT: u64 = 60_000;
+        self.start_call(caller, callee, media);
+        if !self.run_until(LIMIT, |w| w.callkit(callee).ringing().is_some()) {
+            return Err(format!("{} did not ring", self.name(callee)));
+        }
+        if !self.callkit_answer(callee) {
+            return Err("the answer found no ringing call".into());
+        }
+        if !self.run_until(LIMIT, |w| w.connected(caller, callee)) {
+            return Err("the call did not connect".into());
+        }
+        self.run_for(talk_ms);
+        self.user(caller, UserAction::EndCall);
+        let idle = |w: &MemoryWorld| {
+            [caller, callee].iter().all(|&id| {
+                w.call_state(id).is_none()
+                    && w.callkit(id).live_calls() == 0
+                    && !w.audio(id).active()
+            })
+        };
+        if !self.run_until(LIMIT, idle) {
+            return Err("the phones did not go idle after the end".into());
+        }
+        Ok(())
+    }
+
     // ---- observation ----
 
     /// A phone.

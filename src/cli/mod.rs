@@ -1,5 +1,6 @@
 //! The `callsim` command line: argument parsing and dispatch.
 
+pub mod bench;
 pub mod example;
 pub mod protocol;
 
@@ -65,6 +66,24 @@ pub enum Command {
     /// Read, write and generate x.call.* chat messages.
     #[command(subcommand)]
     Protocol(ProtocolCommand),
+    /// Measure throughput (build with --release for meaningful figures).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `callsim bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Complete calls through the in-memory world on one thread, encrypted and plain.
+    ///
+    /// Each call: invite, CallKit answer, WebRTC connect, 10 s of simulated call, end, both
+    /// phones idle. Prints `calls`, `calls_per_second_encrypted`, `calls_per_second_plain` and
+    /// `sim_to_wall`, one per line; progress goes to stderr.
+    Engine {
+        /// How many calls to run in each mode.
+        #[arg(long, default_value_t = 20_000)]
+        calls: u64,
+    },
 }
 
 /// `callsim protocol ...`
@@ -158,6 +177,16 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             })?;
             summary.exit_code()
         }
+        Command::Bench(BenchCommand::Engine { calls }) => match bench::engine(calls, &mut err) {
+            Ok(figures) => {
+                bench::print_engine(&figures, &mut out)?;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                writeln!(err, "callsim: benchmark failed: {e}")?;
+                ExitCode::FAILURE
+            }
+        },
         Command::Protocol(ProtocolCommand::Example {
             seed,
             media,

@@ -369,6 +369,10 @@ fn field_error(path: &str, e: &dyn std::fmt::Display) -> Error {
 
 /// Decodes `params`, naming the failing field's path in the error.
 fn decode_params<T: DeserializeOwned>(raw: &str) -> Result<T, Error> {
+    // Tracking the path costs as much as decoding; only a failure needs it.
+    if let Ok(params) = serde_json::from_str(raw) {
+        return Ok(params);
+    }
     let mut de = serde_json::Deserializer::from_str(raw);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = match e.path().to_string().as_str() {

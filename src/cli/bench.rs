@@ -1,0 +1,79 @@
+//! `callsim bench`: throughput figures, measured on the wall clock (never in tests).
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use callsim_engine::phone::PhoneConfig;
+use callsim_engine::protocol::CallMediaType;
+use callsim_sim::memory::{MemoryWorld, Timing};
+
+/// Simulated talk time of every benchmarked call.
+const TALK_MS: u64 = 10_000;
+
+/// The figures of `callsim bench engine`.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineFigures {
+    /// Calls run in each mode.
+    pub calls: u64,
+    /// Complete calls per wall-clock second, with X25519 and media keys.
+    pub encrypted_per_second: f64,
+    /// Complete calls per wall-clock second, without call encryption.
+    pub plain_per_second: f64,
+    /// Simulated seconds per wall-clock second, encrypted run.
+    pub sim_to_wall: f64,
+}
+
+/// Runs `calls` complete audio calls through the in-memory world on this thread, once
+/// encrypted and once plain.
+pub fn engine(calls: u64, progress: &mut impl Write) -> Result<EngineFigures, String> {
+    let (encrypted_wall, sim_ms) = run_calls(calls, true, progress)?;
+    let (plain_wall, _) = run_calls(calls, false, progress)?;
+    Ok(EngineFigures {
+        calls,
+        encrypted_per_second: calls as f64 / encrypted_wall,
+        plain_per_second: calls as f64 / plain_wall,
+        sim_to_wall: sim_ms as f64 / 1000.0 / encrypted_wall,
+    })
+}
+
+/// Returns wall seconds and simulated milliseconds.
+fn run_calls(calls: u64, encrypted: bool, progress: &mut impl Write) -> Result<(f64, u64), String> {
+    let mut world = MemoryWorld::new(Timing::default());
+    let alice = world.add_phone(PhoneConfig::new("Alice", 1));
+    let bob = world.add_phone(PhoneConfig::new("Bob", 2));
+    world.connect(alice, bob);
+    for id in [alice, bob] {
+        world.set_encryption_support(id, encrypted);
+    }
+    world.run_for(1);
+    let mode = if encrypted { "encrypted" } else { "plain" };
+    let start_sim = world.now();
+    let started = Instant::now();
+    let step = (calls / 10).max(1);
+    for n in 0..calls {
+        world
+            .complete_call(alice, bob, CallMediaType::Audio, TALK_MS)
+            .map_err(|e| format!("{mode} call {n}: {e}"))?;
+        if (n + 1) % step == 0 {
+            let _ = writeln!(progress, "{mode}: {} of {calls} calls", n + 1);
+        }
+    }
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    Ok((wall, world.now().ms_since(start_sim)))
+}
+
+/// Prints the figures one per line, as `name: value`.
+pub fn print_engine(figures: &EngineFigures, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "calls: {}", figures.calls)?;
+    writeln!(
+        out,
+        "calls_per_second_encrypted: {:.0}",
+        figures.encrypted_per_second
+    )?;
+    writeln!(
+        out,
+        "calls_per_second_plain: {:.0}",
+        figures.plain_per_second
+    )?;
+    writeln!(out, "sim_to_wall: {:.0}", figures.sim_to_wall)
+}
