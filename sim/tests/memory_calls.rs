@@ -665,3 +665,191 @@ fn print_trace() {
     w.run_for(6_000);
     println!("{}", dump(&w));
 }
+
+#[test]
+fn a_push_started_chat_is_suspended_3_seconds_after_the_call_ends() {
+    let mut w = world();
+    w.suspend(BOB);
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.callkit_answer(BOB);
+    until_connected(&mut w);
+    w.run_for(5_000);
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(2_900);
+    assert!(w.phone(BOB).app().chat_running(), "{}", dump(&w));
+    w.run_for(300);
+    assert!(
+        !w.phone(BOB).app().chat_running(),
+        "suspended 3 s after the end"
+    );
+}
+
+#[test]
+fn a_bluetooth_headset_takes_the_audio_and_the_picker_moves_it() {
+    let mut w = world();
+    w.set_bluetooth(BOB, true);
+    w.start_call(ALICE, BOB, Video);
+    until_ringing(&mut w, BOB);
+    w.callkit_answer(BOB);
+    until_connected(&mut w);
+    assert_eq!(
+        w.audio(BOB).route(),
+        Some(AudioDevice::Bluetooth),
+        "external device first"
+    );
+    assert_eq!(w.audio(ALICE).route(), Some(AudioDevice::Speaker));
+    w.user(
+        BOB,
+        UserAction::PickAudioDevice {
+            device: AudioDevice::Speaker,
+        },
+    );
+    assert_eq!(
+        w.audio(BOB).route(),
+        Some(AudioDevice::Bluetooth),
+        "speaker + headset: headset"
+    );
+    w.user(
+        BOB,
+        UserAction::PickAudioDevice {
+            device: AudioDevice::Earpiece,
+        },
+    );
+    assert_eq!(w.audio(BOB).route(), Some(AudioDevice::Earpiece));
+    w.user(
+        BOB,
+        UserAction::PickAudioDevice {
+            device: AudioDevice::Bluetooth,
+        },
+    );
+    assert_eq!(w.audio(BOB).route(), Some(AudioDevice::Bluetooth));
+    w.user(ALICE, UserAction::SetSpeaker { on: false });
+    assert_eq!(w.audio(ALICE).route(), Some(AudioDevice::Earpiece));
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(1_000);
+    assert_eq!((w.audio(ALICE).route(), w.audio(BOB).route()), (None, None));
+}
+
+#[test]
+fn the_caller_hears_the_connecting_sound_then_the_in_call_loop_after_7_seconds() {
+    use callsim_mocks::sound::CallSound;
+    let mut w = world();
+    w.start_call(ALICE, BOB, Audio);
+    w.run_for(100);
+    assert_eq!(w.sound(ALICE).call_sound(), Some(CallSound::Connecting));
+    w.run_for(6_800);
+    assert_eq!(w.sound(ALICE).call_sound(), Some(CallSound::Connecting));
+    w.run_for(200);
+    assert_eq!(w.sound(ALICE).call_sound(), Some(CallSound::InCallLoop));
+    w.callkit_answer(BOB);
+    until_connected(&mut w);
+    assert_eq!(w.sound(ALICE).call_sound(), None, "stopped once answered");
+    assert!(w.sound(ALICE).vibrations() >= 1 && w.sound(BOB).vibrations() >= 1);
+}
+
+#[test]
+fn denied_camera_when_accepting_a_video_call_in_the_app_or_through_callkit_accepts_nothing() {
+    use callsim_engine::phone::{Permission, PermissionStatus};
+    let bob = |china_mode: bool| {
+        let mut config = if china_mode {
+            china("Bob", 2)
+        } else {
+            PhoneConfig::new("Bob", 2)
+        };
+        config.camera = PermissionStatus::Denied;
+        config
+    };
+    for china_mode in [true, false] {
+        let alice = if china_mode {
+            china("Alice", 1)
+        } else {
+            PhoneConfig::new("Alice", 1)
+        };
+        let mut w = world_with(alice, bob(china_mode));
+        w.set_permission_answer(BOB, Permission::Camera, false);
+        w.start_call(ALICE, BOB, Video);
+        until_ringing(&mut w, BOB);
+        if china_mode {
+            w.user(
+                BOB,
+                UserAction::AcceptCall {
+                    contact_id: contact_id(ALICE),
+                },
+            );
+        } else {
+            w.callkit_answer(BOB);
+        }
+        w.run_for(3_000);
+        assert_eq!(w.prompts(BOB), [Permission::Camera]);
+        assert_eq!(w.alerts(BOB).len(), 1);
+        assert_eq!(w.call_state(BOB), None);
+        assert!(w.has_invitation(BOB, ALICE), "nothing was accepted");
+        if !china_mode {
+            let answer = w.callkit(BOB).last_answer().expect("answer");
+            assert!(matches!(answer.outcome, ActionOutcome::Failed(_)));
+        }
+    }
+}
+
+#[test]
+fn a_granted_prompt_goes_on_with_the_call() {
+    use callsim_engine::phone::{Permission, PermissionStatus};
+    let mut alice = PhoneConfig::new("Alice", 1);
+    alice.microphone = PermissionStatus::NotDetermined;
+    let mut w = world_with(alice, PhoneConfig::new("Bob", 2));
+    w.start_call(ALICE, BOB, Audio);
+    w.run_for(500);
+    assert_eq!(w.call_state(ALICE), None, "waiting for the prompt");
+    until_ringing(&mut w, BOB);
+    assert_eq!(w.prompts(ALICE), [Permission::Microphone]);
+    assert!(w.alerts(ALICE).is_empty());
+}
+
+/// docs/findings.md, "A mute before the peer connection exists blocks the caller's offer".
+#[test]
+fn a_mute_before_the_peer_connection_exists_blocks_the_callers_offer_as_in_simplex() {
+    let mut w = world_with(china("Alice", 1), china("Bob", 2));
+    w.start_call(ALICE, BOB, Audio);
+    w.user(ALICE, UserAction::SetMicrophone { muted: true });
+    until_ringing(&mut w, BOB);
+    w.user(
+        BOB,
+        UserAction::AcceptCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    w.run_for(60_000);
+    let alice_rtc: Vec<_> = w
+        .trace()
+        .iter()
+        .filter(|l| l.contains(" Alice -> WebRtc("))
+        .map(|l| l.split(" -> ").nth(1).unwrap_or_default().to_owned())
+        .collect();
+    // The mute waits at the head of the queue for a peer connection; the offer that would
+    // create one waits behind it.
+    assert_eq!(alice_rtc, ["WebRtc(Capabilities { media: Audio })"]);
+    assert_eq!(w.call_state(ALICE), Some(AppCallState::OfferReceived));
+    assert_eq!(w.call_state(BOB), Some(AppCallState::OfferSent));
+    assert!(!w.connected(ALICE, BOB));
+
+    // Unmuted calls connect, as every other test shows; the same mute after connecting works.
+    let mut w = world_with(china("Alice", 1), china("Bob", 2));
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.user(
+        BOB,
+        UserAction::AcceptCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+    until_connected(&mut w);
+    w.user(ALICE, UserAction::SetMicrophone { muted: true });
+    let last = w
+        .trace()
+        .iter()
+        .rev()
+        .find(|l| l.contains(" Alice -> WebRtc("))
+        .cloned();
+    assert!(last.is_some_and(|l| l.contains("Media { source: Mic, enable: false }")));
+}
