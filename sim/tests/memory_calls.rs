@@ -45,6 +45,38 @@ fn until_connected(w: &mut MemoryWorld) {
     assert!(ok, "not connected:\n{}", dump(w));
 }
 
+/// Bob taps Accept on the in-app incoming view.
+fn accept_in_app(w: &mut MemoryWorld) {
+    w.user(
+        BOB,
+        UserAction::AcceptCall {
+            contact_id: contact_id(ALICE),
+        },
+    );
+}
+
+/// Alice calls Bob, Bob accepts in the app as soon as it rings, and the call connects.
+fn app_call(w: &mut MemoryWorld, media: callsim_engine::protocol::CallMediaType) {
+    w.start_call(ALICE, BOB, media);
+    until_ringing(w, BOB);
+    accept_in_app(w);
+    until_connected(w);
+}
+
+/// The last call item in Alice's chat with Bob, and in Bob's chat with Alice.
+fn assert_items(w: &MemoryWorld, alice: &str, bob: &str) {
+    let items = (w.call_item(ALICE, BOB), w.call_item(BOB, ALICE));
+    assert_eq!(items, (Some(alice.into()), Some(bob.into())), "{}", dump(w));
+}
+
+/// Alice calls Bob, Bob answers on CallKit as soon as it rings, and the call connects.
+fn callkit_call(w: &mut MemoryWorld, media: callsim_engine::protocol::CallMediaType) {
+    w.start_call(ALICE, BOB, media);
+    until_ringing(w, BOB);
+    assert!(w.callkit_answer(BOB));
+    until_connected(w);
+}
+
 #[test]
 fn an_audio_call_connects_through_callkit_and_ends_with_items_on_both_phones() {
     let mut w = world();
@@ -69,13 +101,10 @@ fn an_audio_call_connects_through_callkit_and_ends_with_items_on_both_phones() {
     w.run_for(2_000);
     assert_eq!(w.call_state(ALICE), None);
     assert_eq!(w.call_state(BOB), None, "{}", dump(&w));
-    assert_eq!(
-        w.call_item(ALICE, BOB).as_deref(),
-        Some("outgoing call: ended (00:30)")
-    );
-    assert_eq!(
-        w.call_item(BOB, ALICE).as_deref(),
-        Some("incoming call: ended (00:30)")
+    assert_items(
+        &w,
+        "outgoing call: ended (00:30)",
+        "incoming call: ended (00:30)",
     );
     for id in [ALICE, BOB] {
         assert!(!w.audio(id).active(), "{} audio still active", w.name(id));
@@ -97,12 +126,7 @@ fn a_video_call_connects_in_the_app_without_callkit_and_uses_the_speaker() {
         0,
         "China mode never touches CallKit"
     );
-    w.user(
-        BOB,
-        UserAction::AcceptCall {
-            contact_id: contact_id(ALICE),
-        },
-    );
+    accept_in_app(&mut w);
     assert!(!w.sound(BOB).ringtone());
     until_connected(&mut w);
     assert_eq!(w.audio(ALICE).route(), Some(AudioDevice::Speaker));
@@ -110,13 +134,10 @@ fn a_video_call_connects_in_the_app_without_callkit_and_uses_the_speaker() {
     w.run_for(5_000);
     w.user(BOB, UserAction::EndCall);
     w.run_for(1_000);
-    assert_eq!(
-        w.call_item(ALICE, BOB).as_deref(),
-        Some("outgoing call: ended (00:05)")
-    );
-    assert_eq!(
-        w.call_item(BOB, ALICE).as_deref(),
-        Some("incoming call: ended (00:05)")
+    assert_items(
+        &w,
+        "outgoing call: ended (00:05)",
+        "incoming call: ended (00:05)",
     );
     assert!(!w.audio(ALICE).active() && !w.audio(BOB).active());
     assert_eq!(
@@ -140,15 +161,7 @@ fn video_through_callkit_and_audio_in_the_app_connect_too() {
     );
 
     let mut w = world_with(china("Alice", 1), china("Bob", 2));
-    w.start_call(ALICE, BOB, Audio);
-    until_ringing(&mut w, BOB);
-    w.user(
-        BOB,
-        UserAction::AcceptCall {
-            contact_id: contact_id(ALICE),
-        },
-    );
-    until_connected(&mut w);
+    app_call(&mut w, Audio);
     assert_eq!(w.audio(BOB).route(), Some(AudioDevice::Earpiece));
 }
 
@@ -214,12 +227,7 @@ fn ignoring_hides_the_banner_and_keeps_the_invitation_pending() {
         Some("incoming call: calling...")
     );
     // It can still be accepted later, from the chat item.
-    w.user(
-        BOB,
-        UserAction::AcceptCall {
-            contact_id: contact_id(ALICE),
-        },
-    );
+    accept_in_app(&mut w);
     until_connected(&mut w);
 }
 
@@ -231,14 +239,7 @@ fn the_caller_ending_before_the_answer_leaves_missed_calls_on_both_sides() {
     w.run_for(3_000);
     w.user(ALICE, UserAction::EndCall);
     w.run_for(2_000);
-    assert_eq!(
-        w.call_item(ALICE, BOB).as_deref(),
-        Some("outgoing call: missed")
-    );
-    assert_eq!(
-        w.call_item(BOB, ALICE).as_deref(),
-        Some("incoming call: missed")
-    );
+    assert_items(&w, "outgoing call: missed", "incoming call: missed");
     assert!(!w.ringing(BOB), "CallKit was told the caller hung up");
     assert!(!w.has_invitation(BOB, ALICE));
     assert_eq!((w.call_state(ALICE), w.call_state(BOB)), (None, None));
@@ -371,12 +372,7 @@ fn glare_overwrites_both_calls_and_neither_connects() {
     // core's one call with Alice is now *her* invitation: it sends x.call.end with her call id
     // and removes the invitation he is accepting. Alice holds Bob's call id, so the end is a
     // message error there, and Bob's own core then refuses his offer: nobody connects.
-    w.user(
-        BOB,
-        UserAction::AcceptCall {
-            contact_id: contact_id(ALICE),
-        },
-    );
+    accept_in_app(&mut w);
     w.run_for(10_000);
     assert!(!w.connected(ALICE, BOB));
     assert!(
@@ -436,10 +432,7 @@ fn candidates_racing_the_callers_answer_are_refused_and_the_call_still_connects(
     w.add_phone(PhoneConfig::new("Bob", 2));
     w.connect(ALICE, BOB);
     w.run_for(1);
-    w.start_call(ALICE, BOB, Audio);
-    until_ringing(&mut w, BOB);
-    w.callkit_answer(BOB);
-    until_connected(&mut w);
+    callkit_call(&mut w, Audio);
     assert!(w.phone(ALICE).stats().refused_commands >= 1);
 }
 
@@ -524,12 +517,7 @@ fn a_callee_restarting_keeps_its_invitation() {
         w.ringing(BOB),
         "refreshCallInvitations rings it again on start"
     );
-    w.user(
-        BOB,
-        UserAction::AcceptCall {
-            contact_id: contact_id(ALICE),
-        },
-    );
+    accept_in_app(&mut w);
     until_connected(&mut w);
 }
 
@@ -561,10 +549,7 @@ fn a_push_later_than_180_seconds_does_not_ring_the_call_but_leaves_the_item() {
 #[test]
 fn the_peers_webrtc_failure_ends_the_call_on_both_sides() {
     let mut w = world();
-    w.start_call(ALICE, BOB, Audio);
-    until_ringing(&mut w, BOB);
-    w.callkit_answer(BOB);
-    until_connected(&mut w);
+    callkit_call(&mut w, Audio);
     w.run_for(10_000);
     w.fail_webrtc(BOB);
     w.run_for(1);
@@ -602,14 +587,7 @@ fn blocked_media_fails_the_call_after_30_seconds() {
     assert!(w.call_state(ALICE).is_some() && !w.connected(ALICE, BOB));
     w.run_for(2_000);
     assert_eq!((w.call_state(ALICE), w.call_state(BOB)), (None, None));
-    assert_eq!(
-        w.call_item(ALICE, BOB).as_deref(),
-        Some("outgoing call: error")
-    );
-    assert_eq!(
-        w.call_item(BOB, ALICE).as_deref(),
-        Some("incoming call: error")
-    );
+    assert_items(&w, "outgoing call: error", "incoming call: error");
 }
 
 #[test]
@@ -656,10 +634,7 @@ fn the_same_seeds_give_the_same_run() {
 #[ignore = "prints a trace for reading"]
 fn print_trace() {
     let mut w = world();
-    w.start_call(ALICE, BOB, Audio);
-    until_ringing(&mut w, BOB);
-    w.callkit_answer(BOB);
-    until_connected(&mut w);
+    callkit_call(&mut w, Audio);
     w.run_for(3_000);
     w.user(ALICE, UserAction::EndCall);
     w.run_for(6_000);
@@ -670,10 +645,7 @@ fn print_trace() {
 fn a_push_started_chat_is_suspended_3_seconds_after_the_call_ends() {
     let mut w = world();
     w.suspend(BOB);
-    w.start_call(ALICE, BOB, Audio);
-    until_ringing(&mut w, BOB);
-    w.callkit_answer(BOB);
-    until_connected(&mut w);
+    callkit_call(&mut w, Audio);
     w.run_for(5_000);
     w.user(ALICE, UserAction::EndCall);
     w.run_for(2_900);
@@ -689,10 +661,7 @@ fn a_push_started_chat_is_suspended_3_seconds_after_the_call_ends() {
 fn a_bluetooth_headset_takes_the_audio_and_the_picker_moves_it() {
     let mut w = world();
     w.set_bluetooth(BOB, true);
-    w.start_call(ALICE, BOB, Video);
-    until_ringing(&mut w, BOB);
-    w.callkit_answer(BOB);
-    until_connected(&mut w);
+    callkit_call(&mut w, Video);
     assert_eq!(
         w.audio(BOB).route(),
         Some(AudioDevice::Bluetooth),
@@ -771,12 +740,7 @@ fn denied_camera_when_accepting_a_video_call_in_the_app_or_through_callkit_accep
         w.start_call(ALICE, BOB, Video);
         until_ringing(&mut w, BOB);
         if china_mode {
-            w.user(
-                BOB,
-                UserAction::AcceptCall {
-                    contact_id: contact_id(ALICE),
-                },
-            );
+            accept_in_app(&mut w);
         } else {
             w.callkit_answer(BOB);
         }
@@ -813,12 +777,7 @@ fn a_mute_before_the_peer_connection_exists_blocks_the_callers_offer_as_in_simpl
     w.start_call(ALICE, BOB, Audio);
     w.user(ALICE, UserAction::SetMicrophone { muted: true });
     until_ringing(&mut w, BOB);
-    w.user(
-        BOB,
-        UserAction::AcceptCall {
-            contact_id: contact_id(ALICE),
-        },
-    );
+    accept_in_app(&mut w);
     w.run_for(60_000);
     let alice_rtc: Vec<_> = w
         .trace()
@@ -835,15 +794,7 @@ fn a_mute_before_the_peer_connection_exists_blocks_the_callers_offer_as_in_simpl
 
     // Unmuted calls connect, as every other test shows; the same mute after connecting works.
     let mut w = world_with(china("Alice", 1), china("Bob", 2));
-    w.start_call(ALICE, BOB, Audio);
-    until_ringing(&mut w, BOB);
-    w.user(
-        BOB,
-        UserAction::AcceptCall {
-            contact_id: contact_id(ALICE),
-        },
-    );
-    until_connected(&mut w);
+    app_call(&mut w, Audio);
     w.user(ALICE, UserAction::SetMicrophone { muted: true });
     let last = w
         .trace()
@@ -852,4 +803,33 @@ fn a_mute_before_the_peer_connection_exists_blocks_the_callers_offer_as_in_simpl
         .find(|l| l.contains(" Alice -> WebRtc("))
         .cloned();
     assert!(last.is_some_and(|l| l.contains("Media { source: Mic, enable: false }")));
+}
+
+#[test]
+fn a_killed_app_remembers_permissions_and_the_headset_but_not_its_calls() {
+    use callsim_engine::phone::{Permission, PermissionStatus};
+    let mut alice = PhoneConfig::new("Alice", 1);
+    alice.microphone = PermissionStatus::NotDetermined;
+    let mut w = world_with(alice, PhoneConfig::new("Bob", 2));
+    w.set_bluetooth(ALICE, true);
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    w.kill_app(ALICE);
+    w.launch_app(ALICE);
+    w.run_for(2_000);
+    assert_eq!(w.call_state(ALICE), None);
+    assert_eq!(
+        w.phone(ALICE).app().permission(Permission::Microphone),
+        PermissionStatus::Granted
+    );
+    // #2555: the killed caller never sent x.call.end, so Bob still rings.
+    assert!(w.ringing(BOB));
+    w.callkit_end(BOB);
+    w.run_for(1_000);
+    w.start_call(ALICE, BOB, Audio);
+    until_ringing(&mut w, BOB);
+    assert_eq!(w.prompts(ALICE).len(), 1, "not asked again");
+    w.callkit_answer(BOB);
+    until_connected(&mut w);
+    assert_eq!(w.audio(ALICE).route(), Some(AudioDevice::Bluetooth));
 }

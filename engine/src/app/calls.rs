@@ -585,7 +585,11 @@ impl Phone {
             LifecycleEvent::AppEnteredBackground => self.app.foreground = false,
             LifecycleEvent::AppKilled => {
                 // Nothing is sent: a killed caller leaves the callee ringing (#2555).
-                self.app = super::App::new(&self.config);
+                // Permissions and the connected headset belong to the device, not the process.
+                let fresh = super::App::new(&self.config);
+                let old = std::mem::replace(&mut self.app, fresh);
+                self.app.permissions = old.permissions;
+                self.app.bluetooth_available = old.bluetooth_available;
                 self.app.chat = ChatRunState::Stopped;
                 self.app.foreground = false;
                 self.timers.clear();
