@@ -24,8 +24,25 @@ pub(crate) fn decode(text: &str) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::BadBase64(e.to_string()))
 }
 
+/// Encodes into `buf` (which must hold `4 * ceil(len / 3)` bytes) without allocating.
+pub(crate) fn encode_into<'a>(bytes: &[u8], buf: &'a mut [u8]) -> &'a str {
+    let len = ENGINE.encode_slice(bytes, buf).unwrap_or(0);
+    std::str::from_utf8(&buf[..len]).unwrap_or("")
+}
+
 /// Decodes exactly `N` bytes.
 pub(crate) fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], Error> {
+    // The common case without allocating; anything else takes the path with precise errors.
+    let mut buf = [0u8; 64];
+    if N <= buf.len() {
+        if let Ok(len) = ENGINE.decode_slice(text, &mut buf) {
+            if len == N {
+                let mut out = [0u8; N];
+                out.copy_from_slice(&buf[..N]);
+                return Ok(out);
+            }
+        }
+    }
     let bytes = decode(text)?;
     <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| Error::WrongLength {
         expected: N,

@@ -9,8 +9,9 @@
 //! - [`phone`]: a [`phone::Phone`] is one device, the [`app`] layer (CallKit, ringing, China
 //!   mode, audio routing, the WebRTC command queue) over the chat-core layer; the crate's run
 //!   loop is described there;
-//! - [`backend`]: the commands and events between a phone and CallKit, the audio session,
-//!   WebRTC and the sound player;
+//! - [`backend`]: the traits a phone's outputs are dispatched to (CallKit, the audio session,
+//!   WebRTC, the relay connection, sounds, permissions, the platform) and what crosses them;
+//! - `driver` (feature `driver`): runs a phone against its backends on tokio;
 //! - [`chat`]: the chat-core call layer (SimpleX's Haskell core): the per-contact call map, the
 //!   `api*` commands, received `x.call.*` messages, call chat items and what survives a restart;
 //! - [`crypto`]: the X25519 call key exchange, the media key (v1: the raw DH secret; v2: HKDF-SHA512
@@ -32,6 +33,8 @@ pub mod app;
 pub mod backend;
 pub mod chat;
 pub mod crypto;
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod error;
 pub mod phone;
 pub mod protocol;

@@ -4,59 +4,46 @@
 //! from one scheduled event or phone deadline to the next. Events at the same time run in the
 //! order they were scheduled, so a run depends only on its inputs and seeds.
 //!
-//! - **Relay**: a queue per direction per contact; one unacknowledged message delivered at a
-//!   time; messages kept until acknowledged; the relay's timestamp on each message; for a message
-//!   with the notification flag to a phone whose chat is not running, a push after the phone's
-//!   push delay, on which the phone's notification extension fetches the queue up to that message.
-//! - **Scripted WebRTC**: answers the phone's commands after configurable delays; the callee's
-//!   offer carries a session token that the caller's answer echoes, and the two ends connect
-//!   when both have the other's description. A failure, a blocked media path or a vanished peer
-//!   ends the call the way WebRTC stacks do.
+//! - **Relay**: [`callsim_mocks::relay::Relay`], SMP's rules (a queue per direction, one
+//!   unacknowledged message at a time, pushes for notifying messages to sleeping phones); here
+//!   each hop takes the relay link's latency, and a push wakes the phone's notification
+//!   extension after the phone's push delay. Phones drop redelivered messages by id.
+//! - **Scripted WebRTC**: [`callsim_mocks::webrtc::ScriptedRtcNetwork`], whose timers the world
+//!   runs.
 //! - **Fakes**: CallKit, the audio session and the sound player from `callsim-mocks`.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::backend::callkit::CallKitEvent;
-use callsim_engine::backend::webrtc::{
-    ConnectionInfo, ConnectionState, WebRtcCommand, WebRtcResponse,
-};
-use callsim_engine::chat::ContactId;
-use callsim_engine::crypto::MediaKey;
 use callsim_engine::phone::{
     Input, LifecycleCommand, LifecycleEvent, Output, Permission, Phone, PhoneConfig, UiEvent,
     UserAction,
 };
-use callsim_engine::protocol::{CallCapabilities, CallMediaType, Timestamp};
-use callsim_mocks::{FakeAudioSession, FakeCallKit, FakeSoundPlayer};
+use callsim_engine::protocol::{CallMediaType, Timestamp};
+use callsim_mocks::relay::{Relay, RelayAction, RelayMessage, client_of};
+use callsim_mocks::webrtc::{RtcAction, RtcEvent, RtcTiming, ScriptedRtcNetwork};
+use callsim_mocks::{FakeAudioSession, FakeCallKit, FakeRinger};
 
 /// A phone's index in the world.
 pub type PhoneId = usize;
+
+/// How many recent message ids per sender a phone remembers to drop redeliveries.
+const DEDUP_WINDOW: usize = 64;
 
 /// Timing of the world; every value is in milliseconds of simulated time.
 #[derive(Debug, Clone)]
 pub struct Timing {
     /// One-way latency between a phone and the relay.
     pub relay_latency: u64,
-    /// One-way latency of the media path between phones.
-    pub media_latency: u64,
     /// From the relay's push to the phone.
     pub push_delay: u64,
     /// From "start the chat" to the chat running.
     pub chat_start: u64,
-    /// WebRTC: time to answer `capabilities`.
-    pub rtc_capabilities: u64,
-    /// WebRTC: time to gather the first candidates and produce an offer or answer.
-    pub rtc_gather: u64,
-    /// WebRTC: one batch of trickled candidates this long after `start` or `offer`, if set.
-    /// Less than `rtc_gather` makes candidates race ahead of the offer or answer (race 3).
-    pub rtc_trickle: Option<u64>,
-    /// WebRTC: a connected peer that vanished is seen disconnected after this long.
-    pub rtc_disconnect: u64,
-    /// WebRTC: a connection that cannot be made fails after this long (`iceInactiveTimeout`).
-    pub rtc_fail: u64,
     /// How long the user takes to answer a permission prompt.
     pub permission_prompt: u64,
+    /// The scripted WebRTC engines.
+    pub rtc: RtcTiming,
 }
 
 impl Default for Timing {
@@ -64,69 +51,12 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             relay_latency: 20,
-            media_latency: 20,
             push_delay: 300,
             chat_start: 500,
-            rtc_capabilities: 5,
-            rtc_gather: 100,
-            rtc_trickle: Some(1_600),
-            rtc_disconnect: 5_000,
-            rtc_fail: 30_000,
             permission_prompt: 1_000,
+            rtc: RtcTiming::default(),
         }
     }
-}
-
-/// A message the relay holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelayMessage {
-    /// The relay's id for it.
-    pub id: u64,
-    /// The encrypted body (here: the chat message as the sender encoded it).
-    pub body: String,
-    /// SMP's notification flag.
-    pub notify: bool,
-    /// The relay's timestamp.
-    pub ts: Timestamp,
-}
-
-#[derive(Debug, Default)]
-struct RelayQueue {
-    messages: VecDeque<RelayMessage>,
-    /// Messages set aside by a hold, in order; they go back to the front on release.
-    held: VecDeque<RelayMessage>,
-    /// The id of the message delivered and not yet acknowledged.
-    in_flight: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PcRole {
-    Offerer,
-    Answerer,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PcState {
-    New,
-    Connecting,
-    Connected,
-}
-
-#[derive(Debug, Clone)]
-struct PeerConnection {
-    token: String,
-    role: PcRole,
-    key: Option<MediaKey>,
-    has_remote: bool,
-    state: PcState,
-}
-
-/// What the scripted WebRTC engine of one phone does.
-#[derive(Debug, Clone)]
-struct ScriptedRtc {
-    supports_encryption: bool,
-    pc: Option<PeerConnection>,
-    sessions: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -144,7 +74,6 @@ enum Event {
         id: u64,
     },
     Deliver {
-        from: PhoneId,
         to: PhoneId,
         message: RelayMessage,
     },
@@ -153,10 +82,7 @@ enum Event {
         to: PhoneId,
     },
     ChatReady(PhoneId),
-    RtcConnect(String),
-    RtcConnected(String),
-    RtcPeerGone(PhoneId, String),
-    RtcFail(String),
+    Rtc(RtcEvent),
 }
 
 /// One phone with its platform.
@@ -166,9 +92,9 @@ struct Host {
     deadline: Option<Timestamp>,
     callkit: FakeCallKit,
     audio: FakeAudioSession,
-    sound: FakeSoundPlayer,
-    rtc: ScriptedRtc,
-    subscribed: bool,
+    sound: FakeRinger,
+    /// Recent relay message ids taken from each sender, to drop redeliveries.
+    delivered: BTreeMap<PhoneId, VecDeque<u64>>,
     chat_start: u64,
     push_delay: u64,
     permission_answers: BTreeMap<Permission, bool>,
@@ -182,13 +108,10 @@ pub struct MemoryWorld {
     now: Timestamp,
     timing: Timing,
     hosts: Vec<Host>,
-    relay: BTreeMap<(PhoneId, PhoneId), RelayQueue>,
-    relay_ids: u64,
+    relay: Relay,
+    rtc: ScriptedRtcNetwork,
     events: BTreeMap<(Timestamp, u64), Event>,
     seq: u64,
-    blocked_media: bool,
-    /// Event tags the relay holds back, by recipient.
-    holds: BTreeMap<PhoneId, Vec<String>>,
     trace: Option<Vec<String>>,
 }
 
@@ -197,14 +120,12 @@ impl MemoryWorld {
     pub fn new(timing: Timing) -> Self {
         MemoryWorld {
             now: Timestamp(0),
+            rtc: ScriptedRtcNetwork::new(timing.rtc.clone()),
             timing,
             hosts: Vec::new(),
-            relay: BTreeMap::new(),
-            relay_ids: 0,
+            relay: Relay::new(),
             events: BTreeMap::new(),
             seq: 0,
-            blocked_media: false,
-            holds: BTreeMap::new(),
             trace: None,
         }
     }
@@ -228,13 +149,8 @@ impl MemoryWorld {
             deadline: None,
             callkit: FakeCallKit::new(),
             audio: FakeAudioSession::new(uses_callkit),
-            sound: FakeSoundPlayer::new(),
-            rtc: ScriptedRtc {
-                supports_encryption: true,
-                pc: None,
-                sessions: 0,
-            },
-            subscribed: false,
+            sound: FakeRinger::new(),
+            delivered: BTreeMap::new(),
             chat_start: self.timing.chat_start,
             push_delay: self.timing.push_delay,
             permission_answers: BTreeMap::new(),
@@ -271,12 +187,12 @@ impl MemoryWorld {
 
     /// Whether the phone's WebRTC supports frame encryption.
     pub fn set_encryption_support(&mut self, id: PhoneId, supported: bool) {
-        self.hosts[id].rtc.supports_encryption = supported;
+        self.rtc.set_encryption_support(id, supported);
     }
 
     /// Blocks or unblocks the media path between all phones.
     pub fn set_media_blocked(&mut self, blocked: bool) {
-        self.blocked_media = blocked;
+        self.rtc.set_blocked(blocked);
     }
 
     /// Connects or disconnects a Bluetooth headset.
@@ -339,21 +255,20 @@ impl MemoryWorld {
     /// The app is suspended in the background: the chat stops, only a push wakes it.
     pub fn suspend(&mut self, id: PhoneId) {
         self.feed(id, Input::Lifecycle(LifecycleEvent::AppEnteredBackground));
-        self.hosts[id].subscribed = false;
+        self.relay.unsubscribe(id);
         self.feed(id, Input::Lifecycle(LifecycleEvent::ChatSuspended));
     }
 
     /// The app's process ends.
     pub fn kill_app(&mut self, id: PhoneId) {
         let now = self.now;
+        self.relay.unsubscribe(id);
         let host = &mut self.hosts[id];
-        host.subscribed = false;
         host.callkit.app_killed(now);
         host.sound.silence();
         host.audio.set_active_by_callkit(now, false);
-        if let Some(pc) = host.rtc.pc.take() {
-            self.peer_gone(id, &pc.token);
-        }
+        let actions = self.rtc.drop_endpoint(id);
+        self.apply_rtc(actions);
         self.feed(id, Input::Lifecycle(LifecycleEvent::AppKilled));
     }
 
@@ -364,11 +279,8 @@ impl MemoryWorld {
 
     /// The phone's WebRTC connection fails now (the peer sees it vanish).
     pub fn fail_webrtc(&mut self, id: PhoneId) {
-        if let Some(pc) = self.hosts[id].rtc.pc.take() {
-            self.rtc_send(id, 0, failed());
-            self.rtc_send(id, 0, WebRtcResponse::Ended);
-            self.peer_gone(id, &pc.token);
-        }
+        let actions = self.rtc.fail(id);
+        self.apply_rtc(actions);
     }
 
     // ---- time ----
@@ -451,84 +363,92 @@ impl MemoryWorld {
                 to,
                 body,
                 notify,
-            } => self.relay_arrive(from, to, body, notify),
-            Event::RelayAck { from, to, id } => {
-                let queue = self.relay.entry((from, to)).or_default();
-                queue.messages.retain(|m| m.id != id);
-                if queue.in_flight == Some(id) {
-                    queue.in_flight = None;
-                }
-                self.relay_deliver(from, to);
+            } => {
+                let actions = self.relay.send(self.now, from, to, body, notify);
+                self.apply_relay(actions);
             }
-            Event::Deliver { from, to, message } => {
-                if self.hosts[to].subscribed {
-                    let id = message.id;
+            Event::RelayAck { from, to, id } => {
+                let actions = self.relay.ack(from, to, id);
+                self.apply_relay(actions);
+            }
+            Event::Deliver { to, message } => {
+                // A message delivered to a phone that went away meanwhile is delivered again
+                // after it resubscribes; the relay already knows.
+                if !self.relay.is_subscribed(to) {
+                    return;
+                }
+                let (from, id) = (message.from, message.id);
+                let recent = self.hosts[to].delivered.entry(from).or_default();
+                let fresh = !recent.contains(&id);
+                if fresh {
+                    if recent.len() == DEDUP_WINDOW {
+                        recent.pop_front();
+                    }
+                    recent.push_back(id);
                     let input = Input::Message {
                         contact_id: contact_id(from),
                         broker_ts: message.ts,
                         body: message.body,
                     };
                     self.feed(to, input);
-                    let at = self.now.add_ms(self.timing.relay_latency);
-                    self.schedule(at, Event::RelayAck { from, to, id });
-                } else {
-                    // Lost with the connection; the relay delivers it again after resubscribing.
-                    self.relay.entry((from, to)).or_default().in_flight = None;
+                }
+                let at = self.now.add_ms(self.timing.relay_latency);
+                self.schedule(at, Event::RelayAck { from, to, id });
+            }
+            Event::PushArrive { from, to } => {
+                if self.relay.is_subscribed(to) {
+                    return;
+                }
+                for message in self.relay.fetch_for_push(from, to) {
+                    let input = Input::Push {
+                        contact_id: contact_id(from),
+                        broker_ts: message.ts,
+                        body: message.body,
+                    };
+                    self.feed(to, input);
                 }
             }
-            Event::PushArrive { from, to } => self.push_arrive(from, to),
             Event::ChatReady(id) => {
-                self.hosts[id].subscribed = true;
+                let actions = self.relay.subscribe(id);
                 self.feed(id, Input::Lifecycle(LifecycleEvent::ChatStarted));
-                for from in 0..self.hosts.len() {
-                    self.relay_deliver(from, id);
+                self.apply_relay(actions);
+            }
+            Event::Rtc(event) => {
+                let actions = self.rtc.event(event);
+                self.apply_rtc(actions);
+            }
+        }
+    }
+
+    fn apply_relay(&mut self, actions: Vec<RelayAction>) {
+        for action in actions {
+            match action {
+                RelayAction::Deliver { to, message } => {
+                    let at = self.now.add_ms(self.timing.relay_latency);
+                    self.schedule(at, Event::Deliver { to, message });
+                }
+                RelayAction::Push { to, from } => {
+                    let at = self.now.add_ms(self.hosts[to].push_delay);
+                    self.schedule(at, Event::PushArrive { from, to });
                 }
             }
-            Event::RtcConnect(token) => self.rtc_connect(&token),
-            Event::RtcConnected(token) => {
-                for id in self.pcs_with(&token) {
-                    if let Some(pc) = self.hosts[id].rtc.pc.as_mut() {
-                        if pc.state == PcState::Connecting {
-                            pc.state = PcState::Connected;
-                            self.rtc_send(id, 0, connection("connected"));
-                            self.rtc_send(
-                                id,
-                                0,
-                                WebRtcResponse::Connected {
-                                    connection_info: ConnectionInfo {
-                                        local_candidate: Some("host".into()),
-                                        remote_candidate: Some("host".into()),
-                                    },
-                                },
-                            );
-                        }
-                    }
+        }
+    }
+
+    fn apply_rtc(&mut self, actions: Vec<RtcAction>) {
+        for action in actions {
+            match action {
+                RtcAction::Respond {
+                    to,
+                    after_ms,
+                    response,
+                } => {
+                    let at = self.now.add_ms(after_ms);
+                    self.schedule(at, Event::Input(to, Input::WebRtc(response)));
                 }
-            }
-            Event::RtcPeerGone(id, token) => {
-                let mine = self.hosts[id]
-                    .rtc
-                    .pc
-                    .as_ref()
-                    .is_some_and(|pc| pc.token == token);
-                if mine {
-                    self.hosts[id].rtc.pc = None;
-                    self.rtc_send(id, 0, connection("disconnected"));
-                    self.rtc_send(id, 0, WebRtcResponse::Ended);
-                }
-            }
-            Event::RtcFail(token) => {
-                for id in self.pcs_with(&token) {
-                    let connected = self.hosts[id]
-                        .rtc
-                        .pc
-                        .as_ref()
-                        .is_some_and(|pc| pc.state == PcState::Connected);
-                    if !connected {
-                        self.hosts[id].rtc.pc = None;
-                        self.rtc_send(id, 0, failed());
-                        self.rtc_send(id, 0, WebRtcResponse::Ended);
-                    }
+                RtcAction::Wake { after_ms, event } => {
+                    let at = self.now.add_ms(after_ms);
+                    self.schedule(at, Event::Rtc(event));
                 }
             }
         }
@@ -570,7 +490,7 @@ impl MemoryWorld {
                 body,
                 notify,
             } => {
-                let to = peer_of(contact_id);
+                let to = client_of(contact_id).unwrap_or(usize::MAX);
                 if to < self.hosts.len() {
                     let at = now.add_ms(self.timing.relay_latency);
                     self.schedule(
@@ -601,7 +521,10 @@ impl MemoryWorld {
             }
             Output::Audio(command) => self.hosts[id].audio.handle_command(now, command),
             Output::Sound(command) => self.hosts[id].sound.handle_command(now, command),
-            Output::WebRtc(command) => self.rtc_command(id, command),
+            Output::WebRtc(command) => {
+                let actions = self.rtc.command(id, command);
+                self.apply_rtc(actions);
+            }
             Output::Ui(UiEvent::Alert { text }) => self.hosts[id].alerts.push(text),
             Output::Ui(_) | Output::Chat(_) | Output::Timeout(_) => {}
             Output::RequestPermission(permission) => {
@@ -624,7 +547,7 @@ impl MemoryWorld {
                 self.schedule(at, Event::ChatReady(id));
             }
             Output::Lifecycle(LifecycleCommand::SuspendChat) => {
-                self.hosts[id].subscribed = false;
+                self.relay.unsubscribe(id);
                 self.feed(id, Input::Lifecycle(LifecycleEvent::ChatSuspended));
             }
         }
@@ -632,275 +555,20 @@ impl MemoryWorld {
 
     // ---- relay ----
 
-    fn relay_arrive(&mut self, from: PhoneId, to: PhoneId, body: String, notify: bool) {
-        self.relay_ids += 1;
-        let message = RelayMessage {
-            id: self.relay_ids,
-            body,
-            notify,
-            ts: self.now,
-        };
-        self.relay
-            .entry((from, to))
-            .or_default()
-            .messages
-            .push_back(message);
-        if self.hosts[to].subscribed {
-            self.relay_deliver(from, to);
-        } else if notify {
-            let at = self.now.add_ms(self.hosts[to].push_delay);
-            self.schedule(at, Event::PushArrive { from, to });
-        }
-    }
-
-    fn relay_deliver(&mut self, from: PhoneId, to: PhoneId) {
-        if !self.hosts[to].subscribed {
-            return;
-        }
-        let holds = self.holds.get(&to);
-        let Some(queue) = self.relay.get_mut(&(from, to)) else {
-            return;
-        };
-        if queue.in_flight.is_some() {
-            return;
-        }
-        // A fault the scenario asked for: matching messages wait until released.
-        while let Some(front) = queue.messages.front() {
-            let held = holds.is_some_and(|tags| tags.iter().any(|t| *t == event_tag(&front.body)));
-            if !held {
-                break;
-            }
-            if let Some(message) = queue.messages.pop_front() {
-                queue.held.push_back(message);
-            }
-        }
-        let Some(message) = queue.messages.front().cloned() else {
-            return;
-        };
-        queue.in_flight = Some(message.id);
-        let at = self.now.add_ms(self.timing.relay_latency);
-        self.schedule(at, Event::Deliver { from, to, message });
-    }
-
-    /// The notification extension fetches the queue up to the first notifying message.
-    fn push_arrive(&mut self, from: PhoneId, to: PhoneId) {
-        if self.hosts[to].subscribed {
-            return;
-        }
-        loop {
-            let Some(queue) = self.relay.get_mut(&(from, to)) else {
-                return;
-            };
-            if queue.in_flight.is_some() {
-                return;
-            }
-            let Some(message) = queue.messages.pop_front() else {
-                return;
-            };
-            let notify = message.notify;
-            let input = Input::Push {
-                contact_id: contact_id(from),
-                broker_ts: message.ts,
-                body: message.body,
-            };
-            self.feed(to, input);
-            if notify {
-                return;
-            }
-        }
-    }
-
     /// The relay holds every message with this event tag (e.g. `x.call.offer`) to `to`.
     pub fn hold(&mut self, to: PhoneId, event: &str) {
-        self.holds.entry(to).or_default().push(event.to_owned());
+        self.relay.hold(to, event);
     }
 
     /// The relay releases what it held for `to`, in order, ahead of later messages.
     pub fn release(&mut self, to: PhoneId) {
-        self.holds.remove(&to);
-        for ((_, recipient), queue) in self.relay.iter_mut() {
-            if *recipient == to {
-                while let Some(message) = queue.held.pop_back() {
-                    queue.messages.push_front(message);
-                }
-            }
-        }
-        for from in 0..self.hosts.len() {
-            self.relay_deliver(from, to);
-        }
+        let actions = self.relay.release(to);
+        self.apply_relay(actions);
     }
 
     /// Messages the relay holds from `from` to `to`, oldest first.
     pub fn relay_queue(&self, from: PhoneId, to: PhoneId) -> Vec<RelayMessage> {
-        self.relay
-            .get(&(from, to))
-            .map(|q| q.messages.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    // ---- scripted WebRTC ----
-
-    fn rtc_send(&mut self, id: PhoneId, after: u64, response: WebRtcResponse) {
-        let at = self.now.add_ms(after);
-        self.schedule(at, Event::Input(id, Input::WebRtc(response)));
-    }
-
-    fn rtc_command(&mut self, id: PhoneId, command: WebRtcCommand) {
-        let t = self.timing.clone();
-        let encryption = self.hosts[id].rtc.supports_encryption;
-        let capabilities = CallCapabilities { encryption };
-        match command {
-            WebRtcCommand::Capabilities { .. } => {
-                self.rtc_send(
-                    id,
-                    t.rtc_capabilities,
-                    WebRtcResponse::Capabilities { capabilities },
-                );
-            }
-            WebRtcCommand::Start { aes_key, .. } => {
-                let rtc = &mut self.hosts[id].rtc;
-                rtc.sessions += 1;
-                let token = format!("{id}.{}", rtc.sessions);
-                rtc.pc = Some(PeerConnection {
-                    token: token.clone(),
-                    role: PcRole::Offerer,
-                    key: aes_key.filter(|_| encryption),
-                    has_remote: false,
-                    state: PcState::New,
-                });
-                self.rtc_send(
-                    id,
-                    t.rtc_gather,
-                    WebRtcResponse::Offer {
-                        offer: format!("offer {token}"),
-                        ice_candidates: format!("host {id}"),
-                        capabilities,
-                    },
-                );
-                self.rtc_trickle(id, &t);
-            }
-            WebRtcCommand::Offer { offer, aes_key, .. } => {
-                let Some(token) = offer.strip_prefix("offer ").map(str::to_owned) else {
-                    self.rtc_send(
-                        id,
-                        0,
-                        WebRtcResponse::Error {
-                            message: "offer: bad session description".into(),
-                        },
-                    );
-                    return;
-                };
-                self.hosts[id].rtc.pc = Some(PeerConnection {
-                    token: token.clone(),
-                    role: PcRole::Answerer,
-                    key: aes_key.filter(|_| encryption),
-                    has_remote: true,
-                    state: PcState::New,
-                });
-                self.rtc_send(
-                    id,
-                    t.rtc_gather,
-                    WebRtcResponse::Answer {
-                        answer: format!("answer {token}"),
-                        ice_candidates: format!("host {id}"),
-                    },
-                );
-                self.rtc_trickle(id, &t);
-            }
-            WebRtcCommand::Answer { answer, .. } => {
-                let pc = self.hosts[id].rtc.pc.as_mut();
-                match pc {
-                    Some(pc) if pc.role == PcRole::Offerer => {
-                        if answer.strip_prefix("answer ") == Some(pc.token.as_str()) {
-                            pc.has_remote = true;
-                            let token = pc.token.clone();
-                            self.schedule(self.now, Event::RtcConnect(token));
-                        }
-                    }
-                    _ => self.rtc_send(
-                        id,
-                        0,
-                        WebRtcResponse::Error {
-                            message: "answer: call not started".into(),
-                        },
-                    ),
-                }
-            }
-            WebRtcCommand::Ice { .. }
-            | WebRtcCommand::Media { .. }
-            | WebRtcCommand::Camera { .. } => {}
-            WebRtcCommand::End => {
-                if let Some(pc) = self.hosts[id].rtc.pc.take() {
-                    if pc.state == PcState::Connected {
-                        self.peer_gone(id, &pc.token);
-                    }
-                }
-                self.rtc_send(id, 0, WebRtcResponse::Ended);
-            }
-        }
-    }
-
-    fn rtc_trickle(&mut self, id: PhoneId, t: &Timing) {
-        if let Some(after) = t.rtc_trickle {
-            self.rtc_send(
-                id,
-                after,
-                WebRtcResponse::Ice {
-                    ice_candidates: format!("srflx {id}"),
-                },
-            );
-        }
-    }
-
-    fn pcs_with(&self, token: &str) -> Vec<PhoneId> {
-        (0..self.hosts.len())
-            .filter(|&id| {
-                self.hosts[id]
-                    .rtc
-                    .pc
-                    .as_ref()
-                    .is_some_and(|pc| pc.token == token)
-            })
-            .collect()
-    }
-
-    /// Both ends have each other's description: connect, or fail if media cannot pass.
-    fn rtc_connect(&mut self, token: &str) {
-        let ends = self.pcs_with(token);
-        let ready = ends.len() == 2
-            && ends.iter().all(|&id| {
-                self.hosts[id]
-                    .rtc
-                    .pc
-                    .as_ref()
-                    .is_some_and(|pc| pc.has_remote && pc.state == PcState::New)
-            });
-        if !ready {
-            return;
-        }
-        for &id in &ends {
-            if let Some(pc) = self.hosts[id].rtc.pc.as_mut() {
-                pc.state = PcState::Connecting;
-            }
-            self.rtc_send(id, 0, connection("connecting"));
-        }
-        if self.blocked_media {
-            let at = self.now.add_ms(self.timing.rtc_fail);
-            self.schedule(at, Event::RtcFail(token.to_owned()));
-        } else {
-            // ICE checks and the DTLS handshake: about two round trips.
-            let at = self.now.add_ms(4 * self.timing.media_latency);
-            self.schedule(at, Event::RtcConnected(token.to_owned()));
-        }
-    }
-
-    fn peer_gone(&mut self, id: PhoneId, token: &str) {
-        for peer in self.pcs_with(token) {
-            if peer != id {
-                let at = self.now.add_ms(self.timing.rtc_disconnect);
-                self.schedule(at, Event::RtcPeerGone(peer, token.to_owned()));
-            }
-        }
+        self.relay.queue(from, to)
     }
 
     /// One complete call: `caller` calls, `callee` answers on CallKit as soon as it rings,
@@ -962,7 +630,7 @@ impl MemoryWorld {
     }
 
     /// A phone's sound player.
-    pub fn sound(&self, id: PhoneId) -> &FakeSoundPlayer {
+    pub fn sound(&self, id: PhoneId) -> &FakeRinger {
         &self.hosts[id].sound
     }
 
@@ -1016,33 +684,8 @@ impl MemoryWorld {
 
     /// Whether the WebRTC ends of two phones use the same media key (and have one).
     pub fn same_media_key(&self, a: PhoneId, b: PhoneId) -> bool {
-        let key = |id: PhoneId| self.hosts[id].rtc.pc.as_ref().and_then(|pc| pc.key);
-        key(a).is_some() && key(a) == key(b)
+        self.rtc.same_media_key(a, b)
     }
 }
 
-/// The contact id under which every other phone knows phone `id`.
-pub fn contact_id(id: PhoneId) -> ContactId {
-    id as ContactId + 1
-}
-
-fn peer_of(contact_id: ContactId) -> PhoneId {
-    usize::try_from(contact_id - 1).unwrap_or(usize::MAX)
-}
-
-/// The event tag of a message body, as far as the relay's fault injection needs it.
-fn event_tag(body: &str) -> &'static str {
-    callsim_engine::protocol::ChatMessage::from_json(body.as_bytes())
-        .map(|m| m.event.tag())
-        .unwrap_or("")
-}
-
-fn connection(state: &str) -> WebRtcResponse {
-    WebRtcResponse::Connection {
-        state: ConnectionState::uniform(state),
-    }
-}
-
-fn failed() -> WebRtcResponse {
-    connection("failed")
-}
+pub use callsim_mocks::relay::contact_id;

@@ -5,6 +5,7 @@ use callsim_engine::backend::audio::AudioDevice;
 use callsim_engine::phone::{PhoneConfig, UserAction};
 use callsim_engine::protocol::CallMediaType::{Audio, Video};
 use callsim_mocks::callkit::ActionOutcome;
+use callsim_mocks::webrtc::RtcTiming;
 use callsim_sim::memory::{MemoryWorld, PhoneId, Timing, contact_id};
 
 const ALICE: PhoneId = 0;
@@ -424,8 +425,11 @@ fn an_extra_before_the_offer_is_dropped_and_the_call_connects_on_the_first_candi
 fn candidates_racing_the_callers_answer_are_refused_and_the_call_still_connects() {
     // Race 3: the caller's WebRTC trickles before its answer reaches the core.
     let mut w = MemoryWorld::new(Timing {
-        rtc_gather: 100,
-        rtc_trickle: Some(50),
+        rtc: RtcTiming {
+            gather: 100,
+            trickle: Some(50),
+            ..RtcTiming::default()
+        },
         ..Timing::default()
     });
     w.add_phone(PhoneConfig::new("Alice", 1));
@@ -702,7 +706,7 @@ fn a_bluetooth_headset_takes_the_audio_and_the_picker_moves_it() {
 
 #[test]
 fn the_caller_hears_the_connecting_sound_then_the_in_call_loop_after_7_seconds() {
-    use callsim_mocks::sound::CallSound;
+    use callsim_mocks::ringer::CallSound;
     let mut w = world();
     w.start_call(ALICE, BOB, Audio);
     w.run_for(100);

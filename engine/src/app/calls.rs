@@ -442,11 +442,11 @@ impl Phone {
 
     // ---- core events ----
 
-    pub(crate) fn on_core_event(&mut self, event: CoreEvent) {
+    pub(crate) fn on_core_event(&mut self, event: &CoreEvent) {
         match event {
             CoreEvent::CallInvitation(inv) => {
                 let invitation = Invitation {
-                    invitation: inv,
+                    invitation: inv.clone(),
                     use_callkit: true,
                 };
                 let contact_id = invitation.invitation.contact.contact_id;
@@ -459,42 +459,43 @@ impl Phone {
                 shared_key,
                 ..
             } => {
-                let Some(call) = self.active_call_with(contact_id) else {
+                let Some(call) = self.active_call_with(*contact_id) else {
                     return;
                 };
-                call.shared_key = shared_key;
+                call.shared_key = *shared_key;
                 let media = call.local_media;
                 self.set_call_state(AppCallState::OfferReceived);
                 let relay = self.config.relay_policy;
                 self.queue_webrtc(WebRtcCommand::Offer {
-                    offer: offer.rtc_session,
-                    ice_candidates: offer.rtc_ice_candidates,
+                    offer: offer.rtc_session.clone(),
+                    ice_candidates: offer.rtc_ice_candidates.clone(),
                     media,
-                    aes_key: shared_key,
+                    aes_key: *shared_key,
                     relay,
                 });
             }
             CoreEvent::CallAnswer { contact_id, answer } => {
-                if self.active_call_with(contact_id).is_none() {
+                if self.active_call_with(*contact_id).is_none() {
                     return;
                 }
                 self.set_call_state(AppCallState::AnswerReceived);
                 self.queue_webrtc(WebRtcCommand::Answer {
-                    answer: answer.rtc_session,
-                    ice_candidates: answer.rtc_ice_candidates,
+                    answer: answer.rtc_session.clone(),
+                    ice_candidates: answer.rtc_ice_candidates.clone(),
                 });
             }
             CoreEvent::CallExtraInfo {
                 contact_id,
                 extra_info,
             } => {
-                if self.active_call_with(contact_id).is_some() {
+                if self.active_call_with(*contact_id).is_some() {
                     self.queue_webrtc(WebRtcCommand::Ice {
-                        ice_candidates: extra_info.rtc_ice_candidates,
+                        ice_candidates: extra_info.rtc_ice_candidates.clone(),
                     });
                 }
             }
             CoreEvent::CallEnded { contact_id } => {
+                let contact_id = *contact_id;
                 if let Some(inv) = self.app.invitations.remove(&contact_id) {
                     let uuid = inv.invitation.call_uuid;
                     self.report_remote_ended(contact_id, Some(&uuid));

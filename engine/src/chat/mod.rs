@@ -893,11 +893,12 @@ impl ChatCore {
         }
     }
 
+    /// Moves a call on; no state but a received invitation is stored, so the row goes.
     fn set_state(&mut self, contact_id: ContactId, state: CallState) {
+        debug_assert!(!matches!(state, CallState::InvitationReceived(_)));
         if let Some(call) = self.current_calls.get_mut(&contact_id) {
             call.state = state;
-            let call = call.clone();
-            self.persist(&call);
+            self.db.calls.remove(&contact_id);
         }
     }
 

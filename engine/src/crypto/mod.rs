@@ -20,7 +20,7 @@ use rand_core::RngCore;
 use sha2::Sha512;
 use x25519_dalek::StaticSecret;
 
-use crate::protocol::{CallId, string_serde};
+use crate::protocol::{CallId, base64_serde};
 use crate::{Error, base64url};
 
 /// The DER header of an X25519 SubjectPublicKeyInfo (RFC 8410, OID 1.3.101.110).
@@ -46,6 +46,10 @@ impl PublicKey {
         der[..12].copy_from_slice(&SPKI_X25519_PREFIX);
         der[12..].copy_from_slice(&self.0);
         der
+    }
+
+    fn wire_bytes(&self) -> [u8; SPKI_LEN] {
+        self.to_spki_der()
     }
 
     /// Parses a DER SubjectPublicKeyInfo of an X25519 key.
@@ -82,11 +86,19 @@ impl FromStr for PublicKey {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        PublicKey::from_spki_der(&base64url::decode(s)?)
+        match base64url::decode_array::<SPKI_LEN>(s) {
+            Ok(der) => PublicKey::from_spki_der(&der),
+            // Not 44 bytes (or not base64): the slow path names what is wrong.
+            Err(_) => PublicKey::from_spki_der(&base64url::decode(s)?),
+        }
     }
 }
 
-string_serde!(PublicKey, "a base64url X25519 SubjectPublicKeyInfo");
+base64_serde!(
+    PublicKey,
+    SPKI_LEN,
+    "a base64url X25519 SubjectPublicKeyInfo"
+);
 
 /// An X25519 key pair for one call.
 #[derive(Clone)]
@@ -187,6 +199,12 @@ impl MediaKey {
     }
 }
 
+impl MediaKey {
+    fn wire_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+}
+
 impl fmt::Display for MediaKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&base64url::encode(&self.0))
@@ -207,4 +225,4 @@ impl FromStr for MediaKey {
     }
 }
 
-string_serde!(MediaKey, "a base64url 32-byte media key");
+base64_serde!(MediaKey, 32, "a base64url 32-byte media key");

@@ -493,10 +493,12 @@ impl Phone {
                     if matches!(event, CoreEvent::MessageError { .. }) {
                         self.stats.message_errors += 1;
                     }
-                    self.emit(Output::Chat(event.clone()));
+                    // Observers see the event before what the app did about it.
+                    let at = self.outputs.len();
                     if self.app.chat_running() {
-                        self.on_core_event(event);
+                        self.on_core_event(&event);
                     }
+                    self.outputs.insert(at, Output::Chat(event));
                 }
             }
         }

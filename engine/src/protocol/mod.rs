@@ -35,6 +35,14 @@ macro_rules! string_serde {
             }
         }
 
+        $crate::protocol::string_deserialize!($ty, $expecting);
+    };
+}
+pub(crate) use string_serde;
+
+/// Implements `Deserialize` via `FromStr`, for types that serialize themselves.
+macro_rules! string_deserialize {
+    ($ty:ty, $expecting:literal) => {
         impl<'de> serde::Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct Visitor;
@@ -52,4 +60,19 @@ macro_rules! string_serde {
         }
     };
 }
-pub(crate) use string_serde;
+pub(crate) use string_deserialize;
+
+/// Implements serde for fixed-size bytes written as padded base64url, through a stack buffer.
+macro_rules! base64_serde {
+    ($ty:ty, $len:expr, $expecting:literal) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut buf = [0u8; (($len) as usize).div_ceil(3) * 4];
+                s.serialize_str($crate::base64url::encode_into(&self.wire_bytes(), &mut buf))
+            }
+        }
+
+        $crate::protocol::string_deserialize!($ty, $expecting);
+    };
+}
+pub(crate) use base64_serde;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::string_serde;
+use super::{base64_serde, string_serde};
 use crate::crypto::MediaKey;
 use crate::{Error, base64url};
 
@@ -190,6 +190,10 @@ impl CallId {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    fn wire_bytes(&self) -> [u8; 16] {
+        self.0
+    }
 }
 
 impl fmt::Display for CallId {
@@ -212,7 +216,7 @@ impl FromStr for CallId {
     }
 }
 
-string_serde!(CallId, "a base64url call id");
+base64_serde!(CallId, 16, "a base64url call id");
 
 /// The sender's id of a chat message (`msgId`), any number of bytes as padded base64url.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

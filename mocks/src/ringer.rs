@@ -1,4 +1,4 @@
-//! `FakeSoundPlayer`: which sound is playing.
+//! `FakeRinger`: which sound is playing (`SoundPlayer`, `CallSoundsPlayer`).
 
 use callsim_engine::backend::sound::SoundCommand;
 use callsim_engine::protocol::Timestamp;
@@ -14,17 +14,17 @@ pub enum CallSound {
 
 /// The sound player of one phone.
 #[derive(Debug, Clone, Default)]
-pub struct FakeSoundPlayer {
+pub struct FakeRinger {
     ringtone: bool,
     call_sound: Option<CallSound>,
     vibrations: u32,
     log: Vec<(Timestamp, SoundCommand)>,
 }
 
-impl FakeSoundPlayer {
+impl FakeRinger {
     /// A silent player.
     pub fn new() -> Self {
-        FakeSoundPlayer::default()
+        FakeRinger::default()
     }
 
     /// Whether the ringtone plays.

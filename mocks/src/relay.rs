@@ -1,0 +1,309 @@
+//! A message relay with SMP's delivery rules, as a sans-IO state machine.
+//!
+//! One queue per direction per contact; one unacknowledged message delivered at a time per
+//! queue; messages kept until acknowledged; the relay's timestamp on each message; for a message
+//! with the notification flag to a client that is not subscribed, a push. The caller moves the
+//! bytes: [`Relay`] only says what to deliver or push ([`RelayAction`]), so the in-memory world,
+//! an in-process relay for driver tests and a networked relay host all share these rules.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use callsim_engine::chat::ContactId;
+use callsim_engine::protocol::{ChatMessage, Timestamp};
+
+/// A client of the relay (one per phone).
+pub type ClientId = usize;
+
+/// The contact id under which every other phone knows client `id`: `id + 1`.
+pub fn contact_id(id: ClientId) -> ContactId {
+    ContactId::try_from(id).map_or(ContactId::MAX, |id| id + 1)
+}
+
+/// The client a contact id stands for, if any.
+pub fn client_of(contact_id: ContactId) -> Option<ClientId> {
+    usize::try_from(contact_id.checked_sub(1)?).ok()
+}
+
+/// A message the relay holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayMessage {
+    /// The relay's id for it, increasing.
+    pub id: u64,
+    /// The sender.
+    pub from: ClientId,
+    /// The body, end-to-end encrypted between the phones in a real relay.
+    pub body: String,
+    /// SMP's notification flag.
+    pub notify: bool,
+    /// The relay's timestamp: when it arrived.
+    pub ts: Timestamp,
+}
+
+/// What the relay asks its host to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayAction {
+    /// Deliver this message to `to`; `to` acknowledges it with [`Relay::ack`].
+    Deliver {
+        /// The recipient.
+        to: ClientId,
+        /// The message.
+        message: RelayMessage,
+    },
+    /// Push `to`: a message with the notification flag waits from `from`.
+    Push {
+        /// The recipient.
+        to: ClientId,
+        /// The sender.
+        from: ClientId,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    messages: VecDeque<RelayMessage>,
+    /// Set aside by a hold, in order; back to the front on release.
+    held: VecDeque<RelayMessage>,
+    /// The message delivered and not yet acknowledged.
+    in_flight: Option<u64>,
+}
+
+/// The relay's state.
+#[derive(Debug, Default)]
+pub struct Relay {
+    queues: BTreeMap<(ClientId, ClientId), Queue>,
+    subscribed: BTreeSet<ClientId>,
+    /// Event tags held back, by recipient (a fault a scenario injects).
+    holds: BTreeMap<ClientId, Vec<String>>,
+    next_id: u64,
+    /// Every body the relay saw, in order of arrival, when recording.
+    seen: Option<Vec<String>>,
+}
+
+impl Relay {
+    /// An empty relay.
+    pub fn new() -> Self {
+        Relay::default()
+    }
+
+    /// An empty relay that keeps every body it sees, for tests that check what it saw.
+    pub fn recording() -> Self {
+        Relay {
+            seen: Some(Vec::new()),
+            ..Relay::default()
+        }
+    }
+
+    /// Whether `client` is subscribed (its chat is connected).
+    pub fn is_subscribed(&self, client: ClientId) -> bool {
+        self.subscribed.contains(&client)
+    }
+
+    /// The messages waiting from `from` to `to`, oldest first (held ones excluded).
+    pub fn queue(&self, from: ClientId, to: ClientId) -> Vec<RelayMessage> {
+        self.queues
+            .get(&(from, to))
+            .map(|q| q.messages.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every body the relay saw, in order (empty unless made with [`Relay::recording`]).
+    pub fn seen(&self) -> &[String] {
+        self.seen.as_deref().unwrap_or_default()
+    }
+
+    /// SEND: a message arrives at `now`.
+    pub fn send(
+        &mut self,
+        now: Timestamp,
+        from: ClientId,
+        to: ClientId,
+        body: String,
+        notify: bool,
+    ) -> Vec<RelayAction> {
+        self.next_id += 1;
+        if let Some(seen) = self.seen.as_mut() {
+            seen.push(body.clone());
+        }
+        let message = RelayMessage {
+            id: self.next_id,
+            from,
+            body,
+            notify,
+            ts: now,
+        };
+        self.queues
+            .entry((from, to))
+            .or_default()
+            .messages
+            .push_back(message);
+        if self.is_subscribed(to) {
+            self.next_delivery(from, to).into_iter().collect()
+        } else if notify {
+            vec![RelayAction::Push { to, from }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// ACK: `to` processed message `id` from `from`; the next one may go.
+    pub fn ack(&mut self, from: ClientId, to: ClientId, id: u64) -> Vec<RelayAction> {
+        let queue = self.queues.entry((from, to)).or_default();
+        queue.messages.retain(|m| m.id != id);
+        if queue.in_flight == Some(id) {
+            queue.in_flight = None;
+        }
+        self.next_delivery(from, to).into_iter().collect()
+    }
+
+    /// SUB: `client` connected; what waits for it is delivered.
+    pub fn subscribe(&mut self, client: ClientId) -> Vec<RelayAction> {
+        self.subscribed.insert(client);
+        let senders: Vec<_> = self
+            .queues
+            .keys()
+            .filter(|(_, to)| *to == client)
+            .map(|(from, _)| *from)
+            .collect();
+        senders
+            .into_iter()
+            .filter_map(|from| self.next_delivery(from, client))
+            .collect()
+    }
+
+    /// `client` disconnected: unacknowledged messages will be delivered again.
+    pub fn unsubscribe(&mut self, client: ClientId) {
+        self.subscribed.remove(&client);
+        for ((_, to), queue) in self.queues.iter_mut() {
+            if *to == client {
+                queue.in_flight = None;
+            }
+        }
+    }
+
+    /// A push woke `to`'s notification extension, which fetches (and acknowledges) the queue
+    /// from `from` up to the first message with the notification flag.
+    pub fn fetch_for_push(&mut self, from: ClientId, to: ClientId) -> Vec<RelayMessage> {
+        let Some(queue) = self.queues.get_mut(&(from, to)) else {
+            return Vec::new();
+        };
+        if queue.in_flight.is_some() {
+            return Vec::new();
+        }
+        let mut fetched = Vec::new();
+        while let Some(message) = queue.messages.pop_front() {
+            let notify = message.notify;
+            fetched.push(message);
+            if notify {
+                break;
+            }
+        }
+        fetched
+    }
+
+    /// Holds every message with this event tag (e.g. `x.call.answer`) to `to` until released.
+    pub fn hold(&mut self, to: ClientId, event: &str) {
+        self.holds.entry(to).or_default().push(event.to_owned());
+    }
+
+    /// Releases what was held for `to`, in order, ahead of later messages.
+    pub fn release(&mut self, to: ClientId) -> Vec<RelayAction> {
+        self.holds.remove(&to);
+        let mut senders = Vec::new();
+        for ((from, recipient), queue) in self.queues.iter_mut() {
+            if *recipient == to {
+                while let Some(message) = queue.held.pop_back() {
+                    queue.messages.push_front(message);
+                }
+                senders.push(*from);
+            }
+        }
+        senders
+            .into_iter()
+            .filter_map(|from| self.next_delivery(from, to))
+            .collect()
+    }
+
+    /// The next message of a queue, if the recipient may have one now.
+    fn next_delivery(&mut self, from: ClientId, to: ClientId) -> Option<RelayAction> {
+        if !self.is_subscribed(to) {
+            return None;
+        }
+        let holds = self.holds.get(&to);
+        let queue = self.queues.get_mut(&(from, to))?;
+        if queue.in_flight.is_some() {
+            return None;
+        }
+        while let Some(front) = queue.messages.front() {
+            let held = holds.is_some_and(|tags| tags.iter().any(|t| t == event_tag(&front.body)));
+            if !held {
+                break;
+            }
+            queue.held.extend(queue.messages.pop_front());
+        }
+        let message = queue.messages.front()?.clone();
+        queue.in_flight = Some(message.id);
+        Some(RelayAction::Deliver { to, message })
+    }
+}
+
+/// The event tag of a message, for holds. A real relay cannot read it (the body is encrypted);
+/// a simulated fault may.
+fn event_tag(body: &str) -> &'static str {
+    ChatMessage::from_json(body.as_bytes())
+        .map(|m| m.event.tag())
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deliveries(actions: &[RelayAction]) -> Vec<u64> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                RelayAction::Deliver { message, .. } => Some(message.id),
+                RelayAction::Push { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_unacknowledged_message_at_a_time_in_order() {
+        let mut relay = Relay::new();
+        relay.subscribe(1);
+        let first = relay.send(Timestamp(1), 0, 1, "a".into(), false);
+        assert_eq!(deliveries(&first), [1]);
+        assert!(relay.send(Timestamp(2), 0, 1, "b".into(), false).is_empty());
+        assert_eq!(deliveries(&relay.ack(0, 1, 1)), [2]);
+        assert!(relay.ack(0, 1, 2).is_empty());
+        assert!(relay.queue(0, 1).is_empty());
+    }
+
+    #[test]
+    fn an_unsubscribed_client_gets_a_push_only_for_notifying_messages_and_loses_nothing() {
+        let mut relay = Relay::new();
+        assert!(relay.send(Timestamp(1), 0, 1, "a".into(), false).is_empty());
+        let push = relay.send(Timestamp(2), 0, 1, "b".into(), true);
+        assert_eq!(push, [RelayAction::Push { to: 1, from: 0 }]);
+        assert_eq!(deliveries(&relay.subscribe(1)), [1]);
+        // Disconnecting before the ACK delivers the message again on return.
+        relay.unsubscribe(1);
+        assert_eq!(deliveries(&relay.subscribe(1)), [1]);
+    }
+
+    #[test]
+    fn a_push_fetch_takes_the_queue_up_to_the_notifying_message() {
+        let mut relay = Relay::new();
+        relay.send(Timestamp(1), 0, 1, "a".into(), false);
+        relay.send(Timestamp(2), 0, 1, "b".into(), true);
+        relay.send(Timestamp(3), 0, 1, "c".into(), false);
+        let fetched: Vec<_> = relay
+            .fetch_for_push(0, 1)
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(fetched, ["a", "b"]);
+        assert_eq!(relay.queue(0, 1).len(), 1);
+    }
+}
