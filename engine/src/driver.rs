@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -47,6 +48,12 @@ pub struct Backends {
     pub permissions: Box<dyn Permissions>,
     /// The app's process and UI.
     pub platform: Box<dyn Platform>,
+}
+
+impl std::fmt::Debug for dyn Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tracer")
+    }
 }
 
 impl std::fmt::Debug for Backends {
@@ -95,6 +102,22 @@ pub fn channel() -> (DriverInbox, DriverReceiver) {
     (DriverInbox { tx }, DriverReceiver { rx })
 }
 
+/// A driven phone, readable while its driver runs (between steps of a simulation).
+pub type SharedPhone = Arc<Mutex<Phone>>;
+
+/// Locks a shared phone; a panic elsewhere does not make its state unreadable.
+pub fn lock(phone: &SharedPhone) -> MutexGuard<'_, Phone> {
+    phone.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Sees every input and output of a driven phone, in order, for traces.
+pub trait Tracer: Send {
+    /// An input, before the phone handles it.
+    fn input(&mut self, now: Timestamp, input: &Input);
+    /// An output, before it is dispatched.
+    fn output(&mut self, now: Timestamp, output: &Output);
+}
+
 /// What a driver leaves when it stops.
 #[derive(Debug)]
 pub struct DriverReport {
@@ -107,7 +130,8 @@ pub struct DriverReport {
 /// Runs a phone against its backends.
 #[derive(Debug)]
 pub struct Driver {
-    phone: Phone,
+    phone: SharedPhone,
+    tracer: Option<Box<dyn Tracer>>,
     backends: Backends,
     rx: mpsc::UnboundedReceiver<Message>,
     /// Inputs delivered with a delay, by due time and arrival order.
@@ -128,7 +152,8 @@ impl Driver {
         epoch: Timestamp,
     ) -> Self {
         Driver {
-            phone,
+            phone: Arc::new(Mutex::new(phone)),
+            tracer: None,
             backends,
             rx: receiver.rx,
             delayed: BTreeMap::new(),
@@ -140,9 +165,21 @@ impl Driver {
         }
     }
 
+    /// A handle to the phone, to read its state while the driver runs.
+    pub fn phone(&self) -> SharedPhone {
+        Arc::clone(&self.phone)
+    }
+
+    /// Reports every input and output to `tracer`.
+    pub fn with_tracer(mut self, tracer: Box<dyn Tracer>) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
     /// Runs until [`DriverInbox::shutdown`] (or until every inbox is dropped).
     pub async fn run(mut self) -> DriverReport {
-        let span = tracing::info_span!("phone", name = %self.phone.config().name);
+        let name = lock(&self.phone).config().name.clone();
+        let span = tracing::info_span!("phone", name = %name);
         async move {
             loop {
                 let wake = self.next_wake();
@@ -167,7 +204,7 @@ impl Driver {
                 );
             }
             DriverReport {
-                phone: self.phone,
+                phone: lock(&self.phone).clone(),
                 backend_panics: self.backend_panics,
             }
         }
@@ -213,15 +250,29 @@ impl Driver {
 
     fn feed(&mut self, input: Input) {
         let now = self.now();
-        self.phone.handle_input(now, input);
-        loop {
-            match self.phone.poll_output() {
-                Output::Timeout(deadline) => {
-                    self.deadline = deadline;
-                    return;
+        if let Some(tracer) = self.tracer.as_mut() {
+            tracer.input(now, &input);
+        }
+        // Drain under the lock, dispatch after it: a backend may look at the phone.
+        let mut outputs = Vec::new();
+        {
+            let mut phone = lock(&self.phone);
+            phone.handle_input(now, input);
+            loop {
+                match phone.poll_output() {
+                    Output::Timeout(deadline) => {
+                        self.deadline = deadline;
+                        break;
+                    }
+                    output => outputs.push(output),
                 }
-                output => self.dispatch(now, output),
             }
+        }
+        for output in outputs {
+            if let Some(tracer) = self.tracer.as_mut() {
+                tracer.output(now, &output);
+            }
+            self.dispatch(now, output);
         }
     }
 
@@ -234,7 +285,11 @@ impl Driver {
                 contact_id,
                 body,
                 notify,
-            } => (None, guard(|| b.smp.send(now, contact_id, body, notify))),
+                event,
+            } => (
+                None,
+                guard(|| b.smp.send(now, contact_id, body, notify, event)),
+            ),
             Output::CallKit(command) => {
                 let fallback = callkit_refusal(&command);
                 (fallback, guard(|| b.callkit.execute(now, command)))

@@ -368,13 +368,20 @@ pub struct RelayClient {
 }
 
 impl SmpClient for RelayClient {
-    fn send(&mut self, now: Timestamp, contact_id: ContactId, body: String, notify: bool) {
+    fn send(
+        &mut self,
+        now: Timestamp,
+        contact_id: ContactId,
+        body: String,
+        notify: bool,
+        event: &'static str,
+    ) {
         let mut hub = self.relay.hub();
         let arrival = now.add_ms(hub.latency_ms);
         let Some(to) = client_of(contact_id) else {
             return;
         };
-        let actions = hub.relay.send(arrival, self.id, to, body, notify);
+        let actions = hub.relay.send(arrival, self.id, to, body, notify, event);
         hub.apply(actions);
     }
 }

@@ -42,7 +42,14 @@ mock! {
     /// A mock of [`callsim_engine::backend::SmpClient`].
     pub SmpClient {}
     impl callsim_engine::backend::SmpClient for SmpClient {
-        fn send(&mut self, now: Timestamp, contact_id: ContactId, body: String, notify: bool);
+        fn send(
+            &mut self,
+            now: Timestamp,
+            contact_id: ContactId,
+            body: String,
+            notify: bool,
+            event: &'static str,
+        );
     }
 }
 

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use callsim_engine::chat::ContactId;
-use callsim_engine::protocol::{ChatMessage, Timestamp};
+use callsim_engine::protocol::Timestamp;
 
 /// A client of the relay (one per phone).
 pub type ClientId = usize;
@@ -37,6 +37,9 @@ pub struct RelayMessage {
     pub notify: bool,
     /// The relay's timestamp: when it arrived.
     pub ts: Timestamp,
+    /// The event tag, known to the simulation only (a real relay sees ciphertext): holds and
+    /// duplicates match on it.
+    pub event: &'static str,
 }
 
 /// What the relay asks its host to do.
@@ -74,6 +77,8 @@ pub struct Relay {
     subscribed: BTreeSet<ClientId>,
     /// Event tags held back, by recipient (a fault a scenario injects).
     holds: BTreeMap<ClientId, Vec<String>>,
+    /// Event tags delivered twice, by recipient (a fault a scenario injects).
+    duplicates: BTreeMap<ClientId, Vec<String>>,
     next_id: u64,
     /// Every body the relay saw, in order of arrival, when recording.
     seen: Option<Vec<String>>,
@@ -119,23 +124,29 @@ impl Relay {
         to: ClientId,
         body: String,
         notify: bool,
+        event: &'static str,
     ) -> Vec<RelayAction> {
-        self.next_id += 1;
         if let Some(seen) = self.seen.as_mut() {
             seen.push(body.clone());
         }
-        let message = RelayMessage {
-            id: self.next_id,
-            from,
-            body,
-            notify,
-            ts: now,
-        };
-        self.queues
-            .entry((from, to))
-            .or_default()
-            .messages
-            .push_back(message);
+        let twice = matches_tag(self.duplicates.get(&to), event);
+        let copies = if twice { 2 } else { 1 };
+        for _ in 0..copies {
+            self.next_id += 1;
+            let message = RelayMessage {
+                id: self.next_id,
+                from,
+                body: body.clone(),
+                notify,
+                ts: now,
+                event,
+            };
+            self.queues
+                .entry((from, to))
+                .or_default()
+                .messages
+                .push_back(message);
+        }
         if self.is_subscribed(to) {
             self.next_delivery(from, to).into_iter().collect()
         } else if notify {
@@ -205,6 +216,14 @@ impl Relay {
         self.holds.entry(to).or_default().push(event.to_owned());
     }
 
+    /// Delivers every message with this event tag to `to` twice, as two messages.
+    pub fn duplicate(&mut self, to: ClientId, event: &str) {
+        self.duplicates
+            .entry(to)
+            .or_default()
+            .push(event.to_owned());
+    }
+
     /// Releases what was held for `to`, in order, ahead of later messages.
     pub fn release(&mut self, to: ClientId) -> Vec<RelayAction> {
         self.holds.remove(&to);
@@ -234,8 +253,7 @@ impl Relay {
             return None;
         }
         while let Some(front) = queue.messages.front() {
-            let held = holds.is_some_and(|tags| tags.iter().any(|t| t == event_tag(&front.body)));
-            if !held {
+            if !matches_tag(holds, front.event) {
                 break;
             }
             queue.held.extend(queue.messages.pop_front());
@@ -246,12 +264,8 @@ impl Relay {
     }
 }
 
-/// The event tag of a message, for holds. A real relay cannot read it (the body is encrypted);
-/// a simulated fault may.
-fn event_tag(body: &str) -> &'static str {
-    ChatMessage::from_json(body.as_bytes())
-        .map(|m| m.event.tag())
-        .unwrap_or("")
+fn matches_tag(tags: Option<&Vec<String>>, event: &str) -> bool {
+    tags.is_some_and(|tags| tags.iter().any(|t| t == event))
 }
 
 #[cfg(test)]
@@ -272,9 +286,13 @@ mod tests {
     fn one_unacknowledged_message_at_a_time_in_order() {
         let mut relay = Relay::new();
         relay.subscribe(1);
-        let first = relay.send(Timestamp(1), 0, 1, "a".into(), false);
+        let first = relay.send(Timestamp(1), 0, 1, "a".into(), false, "x");
         assert_eq!(deliveries(&first), [1]);
-        assert!(relay.send(Timestamp(2), 0, 1, "b".into(), false).is_empty());
+        assert!(
+            relay
+                .send(Timestamp(2), 0, 1, "b".into(), false, "x")
+                .is_empty()
+        );
         assert_eq!(deliveries(&relay.ack(0, 1, 1)), [2]);
         assert!(relay.ack(0, 1, 2).is_empty());
         assert!(relay.queue(0, 1).is_empty());
@@ -283,8 +301,12 @@ mod tests {
     #[test]
     fn an_unsubscribed_client_gets_a_push_only_for_notifying_messages_and_loses_nothing() {
         let mut relay = Relay::new();
-        assert!(relay.send(Timestamp(1), 0, 1, "a".into(), false).is_empty());
-        let push = relay.send(Timestamp(2), 0, 1, "b".into(), true);
+        assert!(
+            relay
+                .send(Timestamp(1), 0, 1, "a".into(), false, "x")
+                .is_empty()
+        );
+        let push = relay.send(Timestamp(2), 0, 1, "b".into(), true, "x");
         assert_eq!(push, [RelayAction::Push { to: 1, from: 0 }]);
         assert_eq!(deliveries(&relay.subscribe(1)), [1]);
         // Disconnecting before the ACK delivers the message again on return.
@@ -295,9 +317,9 @@ mod tests {
     #[test]
     fn a_push_fetch_takes_the_queue_up_to_the_notifying_message() {
         let mut relay = Relay::new();
-        relay.send(Timestamp(1), 0, 1, "a".into(), false);
-        relay.send(Timestamp(2), 0, 1, "b".into(), true);
-        relay.send(Timestamp(3), 0, 1, "c".into(), false);
+        relay.send(Timestamp(1), 0, 1, "a".into(), false, "x");
+        relay.send(Timestamp(2), 0, 1, "b".into(), true, "x");
+        relay.send(Timestamp(3), 0, 1, "c".into(), false, "x");
         let fetched: Vec<_> = relay
             .fetch_for_push(0, 1)
             .into_iter()
@@ -305,5 +327,29 @@ mod tests {
             .collect();
         assert_eq!(fetched, ["a", "b"]);
         assert_eq!(relay.queue(0, 1).len(), 1);
+    }
+
+    #[test]
+    fn holds_and_duplicates_match_the_event_tag() {
+        let mut relay = Relay::new();
+        relay.subscribe(1);
+        relay.hold(1, "x.call.offer");
+        relay.duplicate(1, "x.call.end");
+        assert!(
+            relay
+                .send(Timestamp(1), 0, 1, "o".into(), false, "x.call.offer")
+                .is_empty()
+        );
+        assert_eq!(
+            deliveries(&relay.send(Timestamp(2), 0, 1, "e".into(), false, "x.call.end")),
+            [2]
+        );
+        assert_eq!(deliveries(&relay.ack(0, 1, 2)), [3], "the copy follows");
+        assert!(relay.ack(0, 1, 3).is_empty());
+        assert_eq!(
+            deliveries(&relay.release(1)),
+            [1],
+            "the held offer goes last"
+        );
     }
 }

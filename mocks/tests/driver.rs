@@ -172,7 +172,7 @@ async fn answer_with_slow_chat(chat_start: Option<u64>) -> SlowChat {
         seen.lock().expect("lock").push(command);
     });
     let mut smp = MockSmpClient::new();
-    smp.expect_send().returning(|_, _, _, _| ());
+    smp.expect_send().returning(|_, _, _, _, _| ());
     let task = spawn_bob(
         PhoneConfig::new("Bob", 2),
         f.backends(Box::new(callkit.clone()), Box::new(webrtc), Box::new(smp)),
@@ -328,7 +328,7 @@ async fn the_answer_action_is_fulfilled_once_only_after_webrtc_connected() {
     let mut smp = MockSmpClient::new();
     let sent = Arc::clone(&offers);
     smp.expect_send()
-        .returning(move |_, _, body, _| sent.lock().expect("lock").push(body));
+        .returning(move |_, _, body, _, _| sent.lock().expect("lock").push(body));
 
     let task = spawn_bob(
         PhoneConfig::new("Bob", 2),

@@ -67,6 +67,7 @@ enum Event {
         to: PhoneId,
         body: String,
         notify: bool,
+        event: &'static str,
     },
     RelayAck {
         from: PhoneId,
@@ -363,8 +364,9 @@ impl MemoryWorld {
                 to,
                 body,
                 notify,
+                event,
             } => {
-                let actions = self.relay.send(self.now, from, to, body, notify);
+                let actions = self.relay.send(self.now, from, to, body, notify, event);
                 self.apply_relay(actions);
             }
             Event::RelayAck { from, to, id } => {
@@ -489,6 +491,7 @@ impl MemoryWorld {
                 contact_id,
                 body,
                 notify,
+                event,
             } => {
                 let to = client_of(contact_id).unwrap_or(usize::MAX);
                 if to < self.hosts.len() {
@@ -500,6 +503,7 @@ impl MemoryWorld {
                             to,
                             body,
                             notify,
+                            event,
                         },
                     );
                 }
@@ -558,6 +562,11 @@ impl MemoryWorld {
     /// The relay holds every message with this event tag (e.g. `x.call.offer`) to `to`.
     pub fn hold(&mut self, to: PhoneId, event: &str) {
         self.relay.hold(to, event);
+    }
+
+    /// The relay delivers every message with this event tag to `to` twice.
+    pub fn duplicate(&mut self, to: PhoneId, event: &str) {
+        self.relay.duplicate(to, event);
     }
 
     /// The relay releases what it held for `to`, in order, ahead of later messages.

@@ -44,8 +44,16 @@ pub trait WebRtc: Send {
 /// The chat's connection to its SMP relay.
 pub trait SmpClient: Send {
     /// Sends a message to the contact's queue; received messages come back as
-    /// [`Input::Message`] (or [`Input::Push`] while the chat is not running).
-    fn send(&mut self, now: Timestamp, contact_id: ContactId, body: String, notify: bool);
+    /// [`Input::Message`] (or [`Input::Push`] while the chat is not running). `event` is the
+    /// message's event tag, for simulated faults and traces; a real client ignores it.
+    fn send(
+        &mut self,
+        now: Timestamp,
+        contact_id: ContactId,
+        body: String,
+        notify: bool,
+        event: &'static str,
+    );
 }
 
 /// The ringtone, call sounds and haptics.

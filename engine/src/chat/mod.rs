@@ -185,7 +185,8 @@ pub struct Call {
 }
 
 /// What a chat item holds; calls leave call items, a forbidden call leaves a notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum ItemContent {
     /// `CISndCall` / `CIRcvCall`.
     Call(CallItem),
@@ -203,7 +204,8 @@ impl fmt::Display for ItemContent {
 }
 
 /// A chat item in the chat with a contact.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChatItem {
     /// The item's id, increasing in creation order.
     pub id: ItemId,
@@ -220,7 +222,12 @@ pub struct ChatItem {
 }
 
 /// What the core tells the app (`ChatEvent`s, without the `CEvt` prefix).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum CoreEvent {
     /// `callInvitation`: a call arrived.
     CallInvitation(RcvCallInvitation),

@@ -293,6 +293,9 @@ pub enum Output {
         body: String,
         /// SMP's notification flag.
         notify: bool,
+        /// The event tag (`x.call.inv`, ...). A real relay cannot see it; a simulation uses it
+        /// to inject per-event faults and to label traces.
+        event: &'static str,
     },
     /// A CallKit request.
     CallKit(CallKitCommand),
@@ -305,7 +308,6 @@ pub enum Output {
     /// A UI change.
     Ui(UiEvent),
     /// A chat-core event: items, errors, and what the core told the app.
-    #[serde(skip)]
     Chat(CoreEvent),
     /// Show the system permission prompt.
     RequestPermission(Permission),
@@ -329,7 +331,7 @@ pub struct PhoneStats {
 }
 
 /// One device: the app layer over the chat-core layer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Phone {
     pub(crate) config: PhoneConfig,
     pub(crate) rng: ChaCha8Rng,
@@ -486,6 +488,7 @@ impl Phone {
                         contact_id,
                         body,
                         notify,
+                        event: message.event.tag(),
                     }),
                     Err(error) => debug!(contact_id, %error, "message not sent"),
                 },
