@@ -151,8 +151,19 @@ impl Driver {
         receiver: DriverReceiver,
         epoch: Timestamp,
     ) -> Self {
+        Driver::with_shared_phone(Arc::new(Mutex::new(phone)), backends, receiver, epoch)
+    }
+
+    /// A driver of a phone whose handle the caller keeps (a world creates it before the
+    /// driver, which must be built inside its runtime so that its clock is the simulated one).
+    pub fn with_shared_phone(
+        phone: SharedPhone,
+        backends: Backends,
+        receiver: DriverReceiver,
+        epoch: Timestamp,
+    ) -> Self {
         Driver {
-            phone: Arc::new(Mutex::new(phone)),
+            phone,
             tracer: None,
             backends,
             rx: receiver.rx,

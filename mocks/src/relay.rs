@@ -191,6 +191,14 @@ impl Relay {
         }
     }
 
+    /// The relay restarted: every connection is gone, every unacknowledged message will be
+    /// delivered again, and nothing stored is lost.
+    pub fn restart(&mut self) {
+        for client in std::mem::take(&mut self.subscribed) {
+            self.unsubscribe(client);
+        }
+    }
+
     /// A push woke `to`'s notification extension, which fetches (and acknowledges) the queue
     /// from `from` up to the first message with the notification flag.
     pub fn fetch_for_push(&mut self, from: ClientId, to: ClientId) -> Vec<RelayMessage> {

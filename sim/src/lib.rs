@@ -5,7 +5,9 @@
 //!   next event. No network stack, so it runs thousands of calls per second; the explorer, the
 //!   sweep and the engine benchmark build on it.
 //!
-//! The turmoil world (simulated TCP and UDP, network faults) comes next, beside it.
+//! - [`world`]: the turmoil world: phones and a relay as hosts of a deterministic network
+//!   simulation (TCP to the relay, UDP between phones), with network faults, seeds and traces.
 #![forbid(unsafe_code)]
 
 pub mod memory;
+pub mod world;

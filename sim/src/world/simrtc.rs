@@ -1,0 +1,818 @@
+//! `SimRtc`: the [`WebRtc`] backend as a light model of a real stack, over turmoil UDP.
+//!
+//! - **Gathering**: a host candidate at once, sent with the offer or answer after 750 ms (the
+//!   apps' initial wait), then one server-reflexive candidate trickled 1.5 s later.
+//! - **ICE**: binding requests to every remote candidate every 50 ms until one answers; a
+//!   request from an unknown address adds it (peer-reflexive).
+//! - **DTLS**: four flights between the answerer (client, `setup:active`) and the offerer, each
+//!   retransmitted after 1 s, doubling, until answered. The offerer takes part only once it has
+//!   the answer, so a call cannot connect before the answer reached it.
+//! - **Media**: once connected, audio frames every 20 ms (Opus-shaped, 80 bytes) and for video
+//!   calls VP8-shaped frames at 30 fps with a key frame every 2 s, split into packets of at most
+//!   1,100 bytes. Every frame is encrypted with the call's media key in SimpleX's layout before
+//!   it is sent and decrypted on arrival; a frame that fails is counted and dropped.
+//! - **Liveness**: a binding request every second while connected; silence for 5 s is
+//!   `disconnected` and not connecting within 30 s is `failed` (SimpleX's `iceInactiveTimeout`),
+//!   both ending the call at once as SimpleX's `WebRTCClient` does.
+//! - **Faults**: the world's media loss decides, per packet, from its seeded RNG.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use callsim_engine::backend::webrtc::{
+    ConnectionInfo, ConnectionState, WebRtcCommand, WebRtcResponse,
+};
+use callsim_engine::backend::{Inbox, WebRtc};
+use callsim_engine::crypto::{FrameCipher, FrameKind};
+use callsim_engine::driver::DriverInbox;
+use callsim_engine::phone::Input;
+use callsim_engine::protocol::rtc::{self, RtcIceCandidate, RtcSessionDescription, SdpType};
+use callsim_engine::protocol::{CallCapabilities, CallMediaSource, CallMediaType, Timestamp};
+use callsim_mocks::backends::Shared;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::debug;
+use turmoil::net::UdpSocket;
+
+use super::shared::{SharedWorld, lock};
+
+/// The UDP port every phone's engine uses.
+pub const RTC_PORT: u16 = 5000;
+const GATHER: Duration = Duration::from_millis(750);
+const TRICKLE: Duration = Duration::from_millis(1_500);
+const CHECK_EVERY: Duration = Duration::from_millis(50);
+const DTLS_RTO: Duration = Duration::from_secs(1);
+const KEEPALIVE: Duration = Duration::from_secs(1);
+const DISCONNECTED_AFTER: Duration = Duration::from_secs(5);
+const FAILED_AFTER: Duration = Duration::from_secs(30);
+const AUDIO_EVERY: Duration = Duration::from_millis(20);
+const VIDEO_EVERY: Duration = Duration::from_millis(33);
+const KEY_FRAME_EVERY: u32 = 60;
+const MAX_PACKET: usize = 1_100;
+
+const BIND_REQUEST: u8 = 1;
+const BIND_RESPONSE: u8 = 2;
+const DTLS: u8 = 3;
+const MEDIA: u8 = 4;
+
+/// What the backend sends the engine task.
+#[derive(Debug)]
+pub(crate) enum RtcControl {
+    Command(WebRtcCommand),
+    /// The app's process died: the engine vanishes without a word.
+    Kill,
+}
+
+/// The [`WebRtc`] backend: hands commands to the engine task.
+#[derive(Debug, Clone)]
+pub(crate) struct SimRtc {
+    tx: mpsc::UnboundedSender<RtcControl>,
+}
+
+impl WebRtc for SimRtc {
+    fn execute(&mut self, _now: Timestamp, command: WebRtcCommand) {
+        if self.tx.send(RtcControl::Command(command)).is_err() {
+            debug!("WebRTC command after the engine stopped dropped");
+        }
+    }
+}
+
+/// Counters of one phone's engine over the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RtcStats {
+    /// Peer connections created.
+    pub sessions: u64,
+    /// Sessions that connected.
+    pub connected: u64,
+    /// Sessions that failed to connect.
+    pub failed: u64,
+    /// Sessions that lost their peer after connecting.
+    pub disconnected: u64,
+    /// Audio frames sent.
+    pub audio_frames_sent: u64,
+    /// Audio frames received (decrypted, or in clear on unencrypted calls).
+    pub audio_frames_received: u64,
+    /// Video frames sent.
+    pub video_frames_sent: u64,
+    /// Video frames received whole (decrypted, or in clear).
+    pub video_frames_received: u64,
+    /// Frames received that failed to decrypt (dropped, never played).
+    pub undecryptable_frames: u64,
+    /// Frames decrypted with the media key.
+    pub frames_decrypted: u64,
+    /// Media packets sent.
+    pub packets_sent: u64,
+    /// Media packets received.
+    pub packets_received: u64,
+    /// Media packets missing by sequence number.
+    pub packets_lost: u64,
+    /// Interarrival jitter of audio (RFC 3550 estimator), in milliseconds.
+    pub jitter_ms: f64,
+    /// The last round-trip time measured by a binding request, in milliseconds.
+    pub rtt_ms: Option<u64>,
+}
+
+/// What the engine task needs.
+pub(crate) struct RtcTask {
+    pub(crate) seed: u64,
+    pub(crate) my_ip: IpAddr,
+    pub(crate) world: SharedWorld,
+    pub(crate) inbox: DriverInbox,
+    pub(crate) stats: Shared<RtcStats>,
+    pub(crate) encryption: bool,
+}
+
+/// The backend and a sender to kill the engine, and the future of its task.
+pub(crate) fn engine(
+    task: RtcTask,
+) -> (
+    SimRtc,
+    mpsc::UnboundedSender<RtcControl>,
+    impl Future<Output = ()>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (SimRtc { tx: tx.clone() }, tx, run(task, rx))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Made the offer (`start`): the DTLS server.
+    Offerer,
+    /// Answered (`offer`): the DTLS client.
+    Answerer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No remote description yet.
+    Waiting,
+    /// Connectivity checks.
+    Checking,
+    /// DTLS in progress; the last flight sent, and when to send it again.
+    Dtls {
+        sent: u8,
+        resend_at: Instant,
+        rto: Duration,
+    },
+    Connected,
+}
+
+#[derive(Debug, Default)]
+struct Receiving {
+    next_seq: Option<u32>,
+    /// For jitter: the last (arrival, sent) times in ms.
+    last: Option<(u64, u64)>,
+    /// Video fragments by frame sequence.
+    fragments: BTreeMap<u32, Vec<Option<Vec<u8>>>>,
+}
+
+struct Session {
+    token: String,
+    role: Role,
+    media: CallMediaType,
+    cipher: Option<FrameCipher>,
+    remote: Vec<SocketAddr>,
+    selected: Option<SocketAddr>,
+    phase: Phase,
+    created: Instant,
+    describe_at: Option<Instant>,
+    trickle_at: Option<Instant>,
+    last_check: Option<Instant>,
+    last_heard: Instant,
+    last_keepalive: Instant,
+    next_audio: Instant,
+    next_video: Instant,
+    audio_seq: u32,
+    video_seq: u32,
+    mic: bool,
+    camera: bool,
+    audio_in: Receiving,
+    video_in: Receiving,
+}
+
+struct Engine {
+    task: RtcTask,
+    socket: UdpSocket,
+    rng: ChaCha8Rng,
+    session: Option<Session>,
+    origin: Instant,
+}
+
+async fn run(task: RtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
+    let Ok(socket) = UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), RTC_PORT)).await else {
+        debug!("WebRTC engine could not bind its port");
+        return;
+    };
+    let mut engine = Engine {
+        rng: ChaCha8Rng::seed_from_u64(task.seed ^ 0x5254_4300),
+        task,
+        socket,
+        session: None,
+        origin: Instant::now(),
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        tokio::select! {
+            biased;
+            control = rx.recv() => match control {
+                Some(RtcControl::Command(command)) => engine.command(command),
+                Some(RtcControl::Kill) => engine.session = None,
+                None => return,
+            },
+            received = engine.socket.recv_from(&mut buf) => {
+                if let Ok((len, from)) = received {
+                    let packet = buf[..len].to_vec();
+                    engine.packet(&packet, from);
+                }
+            }
+            _ = tick.tick() => engine.tick(),
+        }
+    }
+}
+
+fn connection(state: &str) -> WebRtcResponse {
+    WebRtcResponse::Connection {
+        state: ConnectionState::uniform(state),
+    }
+}
+
+impl Engine {
+    fn respond(&self, response: WebRtcResponse) {
+        self.task.inbox.deliver(0, Input::WebRtc(response));
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn local_candidate(&self, typ: &str) -> RtcIceCandidate {
+        let extra = if typ == "host" {
+            String::new()
+        } else {
+            format!(" raddr {} rport {RTC_PORT}", self.task.my_ip)
+        };
+        RtcIceCandidate {
+            candidate_type: None,
+            protocol: None,
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+            candidate: format!(
+                "candidate:1 1 udp 2122260223 {} {RTC_PORT} typ {typ}{extra}",
+                self.task.my_ip
+            ),
+            username_fragment: None,
+        }
+    }
+
+    fn command(&mut self, command: WebRtcCommand) {
+        let capabilities = CallCapabilities {
+            encryption: self.task.encryption,
+        };
+        match command {
+            WebRtcCommand::Capabilities { .. } => {
+                self.respond(WebRtcResponse::Capabilities { capabilities });
+            }
+            WebRtcCommand::Start { media, aes_key, .. } => {
+                let token = format!("{:08x}", self.rng.next_u32());
+                let cipher = aes_key.filter(|_| self.task.encryption);
+                self.session = Some(self.new_session(token, Role::Offerer, media, cipher));
+            }
+            WebRtcCommand::Offer {
+                offer,
+                ice_candidates,
+                media,
+                aes_key,
+                ..
+            } => {
+                let Some(token) = ice_ufrag(&offer) else {
+                    self.respond(WebRtcResponse::Error {
+                        message: "offer: bad session description".into(),
+                    });
+                    return;
+                };
+                let cipher = aes_key.filter(|_| self.task.encryption);
+                let mut session = self.new_session(token, Role::Answerer, media, cipher);
+                session.remote = candidate_addrs(&ice_candidates);
+                session.phase = Phase::Checking;
+                self.session = Some(session);
+                self.respond(connection("connecting"));
+            }
+            WebRtcCommand::Answer { ice_candidates, .. } => {
+                let waiting = self
+                    .session
+                    .as_mut()
+                    .filter(|s| s.role == Role::Offerer && s.phase == Phase::Waiting);
+                match waiting {
+                    Some(session) => {
+                        session.remote.extend(candidate_addrs(&ice_candidates));
+                        session.phase = Phase::Checking;
+                        self.respond(connection("connecting"));
+                    }
+                    None => self.respond(WebRtcResponse::Error {
+                        message: "answer: call not started".into(),
+                    }),
+                }
+            }
+            WebRtcCommand::Ice { ice_candidates } => {
+                if let Some(session) = self.session.as_mut() {
+                    for addr in candidate_addrs(&ice_candidates) {
+                        if !session.remote.contains(&addr) {
+                            session.remote.push(addr);
+                        }
+                    }
+                }
+            }
+            WebRtcCommand::Media { source, enable } => {
+                if let Some(session) = self.session.as_mut() {
+                    match source {
+                        CallMediaSource::Mic => session.mic = enable,
+                        CallMediaSource::Camera => session.camera = enable,
+                        _ => {}
+                    }
+                }
+            }
+            WebRtcCommand::Camera { .. } => {}
+            WebRtcCommand::End => {
+                self.session = None;
+                self.respond(WebRtcResponse::Ended);
+            }
+        }
+    }
+
+    fn new_session(
+        &mut self,
+        token: String,
+        role: Role,
+        media: CallMediaType,
+        key: Option<callsim_engine::crypto::MediaKey>,
+    ) -> Session {
+        lock_stats(&self.task.stats).sessions += 1;
+        let now = Instant::now();
+        Session {
+            token,
+            role,
+            media,
+            cipher: key.map(|k| FrameCipher::new(&k)),
+            remote: Vec::new(),
+            selected: None,
+            phase: Phase::Waiting,
+            created: now,
+            describe_at: Some(now + GATHER),
+            trickle_at: Some(now + GATHER + TRICKLE),
+            last_check: None,
+            last_heard: now,
+            last_keepalive: now,
+            next_audio: now,
+            next_video: now,
+            audio_seq: 0,
+            video_seq: 0,
+            mic: true,
+            camera: media == CallMediaType::Video,
+            audio_in: Receiving::default(),
+            video_in: Receiving::default(),
+        }
+    }
+
+    fn sdp(&self, token: &str, media: CallMediaType, kind: SdpType) -> String {
+        let setup = if kind == SdpType::Offer {
+            "actpass"
+        } else {
+            "active"
+        };
+        let mut sdp = format!(
+            "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+             a=ice-ufrag:{token}\r\na=ice-pwd:{token}{token}{token}\r\na=setup:{setup}\r\n\
+             a=rtpmap:111 opus/48000/2\r\n"
+        );
+        if media == CallMediaType::Video {
+            sdp.push_str("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtpmap:96 VP8/90000\r\n");
+        }
+        rtc::encode_session(&RtcSessionDescription { kind, sdp })
+    }
+
+    fn tick(&mut self) {
+        let Some(mut session) = self.session.take() else {
+            return;
+        };
+        let now = Instant::now();
+        if session.describe_at.is_some_and(|at| now >= at) {
+            session.describe_at = None;
+            let candidates = rtc::encode_candidates(&[self.local_candidate("host")]);
+            let capabilities = CallCapabilities {
+                encryption: self.task.encryption,
+            };
+            let response = match session.role {
+                Role::Offerer => WebRtcResponse::Offer {
+                    offer: self.sdp(&session.token, session.media, SdpType::Offer),
+                    ice_candidates: candidates,
+                    capabilities,
+                },
+                Role::Answerer => WebRtcResponse::Answer {
+                    answer: self.sdp(&session.token, session.media, SdpType::Answer),
+                    ice_candidates: candidates,
+                },
+            };
+            self.respond(response);
+        }
+        if session.trickle_at.is_some_and(|at| now >= at) {
+            session.trickle_at = None;
+            let candidates = rtc::encode_candidates(&[self.local_candidate("srflx")]);
+            self.respond(WebRtcResponse::Ice {
+                ice_candidates: candidates,
+            });
+        }
+        match session.phase {
+            Phase::Connected => {
+                if now.duration_since(session.last_heard) >= DISCONNECTED_AFTER {
+                    lock_stats(&self.task.stats).disconnected += 1;
+                    self.respond(connection("disconnected"));
+                    self.respond(WebRtcResponse::Ended);
+                    return;
+                }
+                if now.duration_since(session.last_keepalive) >= KEEPALIVE {
+                    session.last_keepalive = now;
+                    if let Some(to) = session.selected {
+                        let packet = self.bind_packet(BIND_REQUEST, &session.token);
+                        self.send(to, &packet);
+                    }
+                }
+                self.send_media(&mut session, now);
+            }
+            _ if now.duration_since(session.created) >= FAILED_AFTER => {
+                lock_stats(&self.task.stats).failed += 1;
+                self.respond(connection("failed"));
+                self.respond(WebRtcResponse::Ended);
+                return;
+            }
+            Phase::Checking => {
+                if session
+                    .last_check
+                    .is_none_or(|at| now.duration_since(at) >= CHECK_EVERY)
+                {
+                    session.last_check = Some(now);
+                    let packet = self.bind_packet(BIND_REQUEST, &session.token);
+                    for to in session.remote.clone() {
+                        self.send(to, &packet);
+                    }
+                }
+            }
+            Phase::Dtls {
+                sent,
+                resend_at,
+                rto,
+            } if now >= resend_at && sent > 0 => {
+                if let Some(to) = session.selected {
+                    let packet = dtls_packet(&session.token, sent);
+                    self.send(to, &packet);
+                }
+                session.phase = Phase::Dtls {
+                    sent,
+                    resend_at: now + rto * 2,
+                    rto: rto * 2,
+                };
+            }
+            Phase::Waiting | Phase::Dtls { .. } => {}
+        }
+        self.session = Some(session);
+    }
+
+    fn bind_packet(&self, kind: u8, token: &str) -> Vec<u8> {
+        let mut packet = header(kind, token);
+        packet.extend_from_slice(&self.now_ms().to_be_bytes());
+        packet
+    }
+
+    fn send(&mut self, to: SocketAddr, packet: &[u8]) {
+        if lock(&self.task.world).media_drops(self.task.my_ip, to.ip()) {
+            return;
+        }
+        // turmoil's UDP never blocks; a full buffer on the far side drops, as UDP does.
+        let _ = self.socket.try_send_to(packet, to);
+    }
+
+    fn send_media(&mut self, session: &mut Session, now: Instant) {
+        let Some(to) = session.selected else {
+            return;
+        };
+        while session.mic && now >= session.next_audio {
+            session.next_audio += AUDIO_EVERY;
+            session.audio_seq += 1;
+            let mut frame = vec![0x78u8; 80];
+            frame[1..5].copy_from_slice(&session.audio_seq.to_be_bytes());
+            let frame = self.protect(session, FrameKind::Audio, &frame);
+            let packet = media_packet(
+                &session.token,
+                0,
+                session.audio_seq,
+                0,
+                1,
+                self.now_ms(),
+                &frame,
+            );
+            self.send(to, &packet);
+            let mut stats = lock_stats(&self.task.stats);
+            stats.audio_frames_sent += 1;
+            stats.packets_sent += 1;
+        }
+        if !session.mic {
+            session.next_audio = now;
+        }
+        while session.media == CallMediaType::Video && session.camera && now >= session.next_video {
+            session.next_video += VIDEO_EVERY;
+            session.video_seq += 1;
+            let key = session.video_seq % KEY_FRAME_EVERY == 1;
+            let size = if key { 6_000 } else { 1_500 };
+            let mut frame = vec![0u8; size];
+            frame[0] = if key { 0x10 } else { 0x31 };
+            frame[1..5].copy_from_slice(&session.video_seq.to_be_bytes());
+            let frame = self.protect(session, FrameKind::of_video_frame(&frame), &frame);
+            let chunks: Vec<&[u8]> = frame.chunks(MAX_PACKET).collect();
+            let count = u8::try_from(chunks.len()).unwrap_or(u8::MAX);
+            for (i, chunk) in chunks.iter().enumerate() {
+                let index = u8::try_from(i).unwrap_or(u8::MAX);
+                let packet = media_packet(
+                    &session.token,
+                    1,
+                    session.video_seq,
+                    index,
+                    count,
+                    self.now_ms(),
+                    chunk,
+                );
+                self.send(to, &packet);
+                lock_stats(&self.task.stats).packets_sent += 1;
+            }
+            lock_stats(&self.task.stats).video_frames_sent += 1;
+        }
+        if !session.camera {
+            session.next_video = now;
+        }
+    }
+
+    fn protect(&mut self, session: &Session, kind: FrameKind, frame: &[u8]) -> Vec<u8> {
+        match &session.cipher {
+            Some(cipher) => cipher.encrypt(kind, frame, &mut self.rng),
+            None => frame.to_vec(),
+        }
+    }
+
+    fn packet(&mut self, packet: &[u8], from: SocketAddr) {
+        let Some((kind, token, body)) = parse_header(packet) else {
+            return;
+        };
+        let Some(mut session) = self.session.take() else {
+            return;
+        };
+        if token != session.token {
+            // A packet of an earlier call: ignored, as a stack ignores a foreign ufrag.
+            self.session = Some(session);
+            return;
+        }
+        let now = Instant::now();
+        session.last_heard = now;
+        match kind {
+            BIND_REQUEST => {
+                let mut reply = header(BIND_RESPONSE, &session.token);
+                reply.extend_from_slice(body);
+                self.send(from, &reply);
+                if !session.remote.contains(&from) {
+                    session.remote.push(from);
+                }
+            }
+            BIND_RESPONSE => {
+                if let Some(sent) = body.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+                    let rtt = self.now_ms().saturating_sub(u64::from_be_bytes(sent));
+                    lock_stats(&self.task.stats).rtt_ms = Some(rtt);
+                }
+                if session.phase == Phase::Checking {
+                    session.selected = Some(from);
+                    session.phase = match session.role {
+                        Role::Answerer => {
+                            self.send(from, &dtls_packet(&session.token, 1));
+                            Phase::Dtls {
+                                sent: 1,
+                                resend_at: now + DTLS_RTO,
+                                rto: DTLS_RTO,
+                            }
+                        }
+                        Role::Offerer => Phase::Dtls {
+                            sent: 0,
+                            resend_at: now,
+                            rto: DTLS_RTO,
+                        },
+                    };
+                }
+            }
+            DTLS => self.dtls(&mut session, body.first().copied().unwrap_or(0), from, now),
+            MEDIA => self.media(&mut session, body),
+            _ => {}
+        }
+        self.session = Some(session);
+    }
+
+    fn dtls(&mut self, session: &mut Session, flight: u8, from: SocketAddr, now: Instant) {
+        // Without the answer the offerer knows neither its DTLS role nor the peer's
+        // fingerprint: it answers early ICE checks but drops DTLS, and the client retransmits.
+        if session.role == Role::Offerer && session.phase == Phase::Waiting {
+            return;
+        }
+        if session.selected.is_none() {
+            session.selected = Some(from);
+        }
+        let reply = match (session.role, flight) {
+            (Role::Offerer, 1) => Some(2),
+            (Role::Answerer, 2) => Some(3),
+            (Role::Offerer, 3) => Some(4),
+            _ => None,
+        };
+        if let Some(reply) = reply {
+            self.send(from, &dtls_packet(&session.token, reply));
+        }
+        let done = matches!(
+            (session.role, flight),
+            (Role::Offerer, 3) | (Role::Answerer, 4)
+        );
+        if done && session.phase != Phase::Connected {
+            session.phase = Phase::Connected;
+            session.next_audio = now;
+            session.next_video = now;
+            lock_stats(&self.task.stats).connected += 1;
+            self.respond(connection("connected"));
+            self.respond(WebRtcResponse::Connected {
+                connection_info: ConnectionInfo {
+                    local_candidate: Some("host".into()),
+                    remote_candidate: Some("host".into()),
+                },
+            });
+        } else if let (Some(reply), Phase::Dtls { .. }) = (reply, session.phase) {
+            if reply < 4 {
+                session.phase = Phase::Dtls {
+                    sent: reply,
+                    resend_at: now + DTLS_RTO,
+                    rto: DTLS_RTO,
+                };
+            }
+        }
+    }
+
+    fn media(&mut self, session: &mut Session, body: &[u8]) {
+        let Some(head) = body.get(..15) else {
+            return;
+        };
+        let video = head[0] == 1;
+        let seq = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+        let (index, count) = (usize::from(head[5]), usize::from(head[6]).max(1));
+        let sent = u64::from_be_bytes([
+            head[7], head[8], head[9], head[10], head[11], head[12], head[13], head[14],
+        ]);
+        let payload = &body[15..];
+        let arrival = self.now_ms();
+        let mut stats = lock_stats(&self.task.stats);
+        stats.packets_received += 1;
+        let incoming = if video {
+            &mut session.video_in
+        } else {
+            &mut session.audio_in
+        };
+        if let Some(expected) = incoming.next_seq {
+            if seq > expected {
+                stats.packets_lost += u64::from(seq - expected);
+            }
+        }
+        if incoming.next_seq.is_none_or(|e| seq >= e) {
+            incoming.next_seq = Some(seq + 1);
+        }
+        if !video {
+            if let Some((last_arrival, last_sent)) = incoming.last {
+                let d = (arrival as f64 - last_arrival as f64) - (sent as f64 - last_sent as f64);
+                stats.jitter_ms += (d.abs() - stats.jitter_ms) / 16.0;
+            }
+            incoming.last = Some((arrival, sent));
+            drop(stats);
+            self.frame(session, FrameKind::Audio, payload.to_vec(), false);
+            return;
+        }
+        drop(stats);
+        let parts = incoming
+            .fragments
+            .entry(seq)
+            .or_insert_with(|| vec![None; count]);
+        if let Some(slot) = parts.get_mut(index) {
+            *slot = Some(payload.to_vec());
+        }
+        if parts.iter().all(Option::is_some) {
+            let frame: Vec<u8> = incoming
+                .fragments
+                .remove(&seq)
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect();
+            incoming.fragments.retain(|s, _| *s + 30 > seq);
+            let kind = FrameKind::of_video_frame(&frame);
+            self.frame(session, kind, frame, true);
+        }
+    }
+
+    fn frame(&mut self, session: &Session, kind: FrameKind, frame: Vec<u8>, video: bool) {
+        let mut stats = lock_stats(&self.task.stats);
+        let playable = match &session.cipher {
+            Some(cipher) => match cipher.decrypt(kind, &frame) {
+                Ok(_) => {
+                    stats.frames_decrypted += 1;
+                    true
+                }
+                Err(_) => {
+                    stats.undecryptable_frames += 1;
+                    false
+                }
+            },
+            None => true,
+        };
+        if playable {
+            if video {
+                stats.video_frames_received += 1;
+            } else {
+                stats.audio_frames_received += 1;
+            }
+        }
+    }
+}
+
+fn lock_stats(stats: &Shared<RtcStats>) -> std::sync::MutexGuard<'_, RtcStats> {
+    stats.lock()
+}
+
+fn header(kind: u8, token: &str) -> Vec<u8> {
+    let mut packet = vec![kind, u8::try_from(token.len()).unwrap_or(0)];
+    packet.extend_from_slice(token.as_bytes());
+    packet
+}
+
+fn parse_header(packet: &[u8]) -> Option<(u8, &str, &[u8])> {
+    let (&kind, rest) = packet.split_first()?;
+    let (&len, rest) = rest.split_first()?;
+    let (token, body) = rest.split_at_checked(usize::from(len))?;
+    Some((kind, std::str::from_utf8(token).ok()?, body))
+}
+
+fn dtls_packet(token: &str, flight: u8) -> Vec<u8> {
+    let mut packet = header(DTLS, token);
+    packet.push(flight);
+    // DTLS flights are large; the certificate flights the largest.
+    packet.resize(packet.len() + if flight == 2 { 700 } else { 200 }, 0);
+    packet
+}
+
+#[allow(clippy::too_many_arguments)]
+fn media_packet(
+    token: &str,
+    kind: u8,
+    seq: u32,
+    index: u8,
+    count: u8,
+    sent: u64,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut packet = header(MEDIA, token);
+    packet.push(kind);
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.push(index);
+    packet.push(count);
+    packet.extend_from_slice(&sent.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// The `a=ice-ufrag` of an lz-string session description.
+fn ice_ufrag(session: &str) -> Option<String> {
+    let description = rtc::decode_session(session).ok()?;
+    description
+        .sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .map(|u| u.trim().to_owned())
+}
+
+/// The addresses of lz-string encoded candidates (`candidate:f c udp prio IP PORT typ ...`).
+fn candidate_addrs(text: &str) -> Vec<SocketAddr> {
+    rtc::decode_candidates(text)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| {
+            let fields: Vec<&str> = c.candidate.split_whitespace().collect();
+            let ip: IpAddr = fields.get(4)?.parse().ok()?;
+            let port: u16 = fields.get(5)?.parse().ok()?;
+            Some(SocketAddr::new(ip, port))
+        })
+        .collect()
+}

@@ -1,0 +1,235 @@
+//! Phones and a relay under turmoil: calls over simulated TCP and UDP, with faults.
+
+use callsim_engine::app::AppCallState;
+use callsim_engine::phone::UserAction;
+use callsim_engine::protocol::CallMediaType::{Audio, Video};
+use callsim_sim::world::{AppState, Loss, World, WorldBuilder};
+
+const ALICE: usize = 0;
+const BOB: usize = 1;
+
+fn world(seed: u64, bob: impl FnOnce(&mut callsim_sim::world::PhoneSetup)) -> World {
+    let mut builder = WorldBuilder::new(seed);
+    builder.phone("Alice");
+    bob(builder.phone("Bob"));
+    builder.build()
+}
+
+fn connect(w: &mut World) {
+    w.start_call(ALICE, BOB, Audio);
+    assert!(
+        w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"),
+        "Bob never rang:\n{}",
+        w.mermaid()
+    );
+    assert!(w.callkit_answer(BOB));
+    assert!(
+        w.run_until(10_000, |w| w.connected(ALICE, BOB))
+            .expect("runs"),
+        "no connection:\n{}",
+        w.mermaid()
+    );
+}
+
+#[test]
+fn a_call_connects_carries_encrypted_media_both_ways_and_ends() {
+    let mut w = world(1, |_| {});
+    connect(&mut w);
+    w.run_for(10_000).expect("runs");
+    for id in [ALICE, BOB] {
+        let stats = w.rtc_stats(id);
+        assert!(
+            stats.audio_frames_received >= 450,
+            "{} {stats:?}",
+            w.name(id)
+        );
+        assert_eq!(stats.frames_decrypted, stats.audio_frames_received);
+        assert_eq!(stats.undecryptable_frames, 0);
+    }
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(2_000).expect("runs");
+    assert_eq!(
+        (w.call_state(ALICE), w.call_state(BOB)),
+        (None, None),
+        "{}",
+        w.mermaid()
+    );
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: ended (00:10)")
+    );
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: ended (00:10)")
+    );
+}
+
+/// A whole call under `loss` on the media path; returns the trace.
+fn scripted_call(seed: u64, loss: Loss) -> String {
+    let mut w = world(seed, |_| {});
+    w.set_media_loss(ALICE, BOB, loss);
+    connect(&mut w);
+    w.run_for(5_000).expect("runs");
+    w.user(BOB, UserAction::EndCall);
+    w.run_for(2_000).expect("runs");
+    w.trace_jsonl()
+}
+
+#[test]
+fn the_same_seed_gives_a_byte_identical_trace_and_another_seed_another() {
+    let lossy = Loss::Random { rate: 0.1 };
+    let (a, b) = (scripted_call(7, Loss::None), scripted_call(7, Loss::None));
+    assert!(a.lines().count() > 100);
+    assert_eq!(a, b);
+    let (c, d) = (scripted_call(7, lossy), scripted_call(7, lossy));
+    assert_eq!(c, d);
+    assert_ne!(
+        c,
+        scripted_call(8, lossy),
+        "another seed draws other losses and keys"
+    );
+}
+
+#[test]
+fn a_relay_restart_during_call_setup_loses_nothing() {
+    let mut w = world(3, |_| {});
+    w.start_call(ALICE, BOB, Video);
+    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.callkit_answer(BOB));
+    // Bob's offer goes out 750 ms after his answer; the relay dies before it arrives.
+    w.run_for(300).expect("runs");
+    w.relay_down();
+    w.run_for(3_000).expect("runs");
+    assert!(!w.connected(ALICE, BOB));
+    w.relay_up();
+    let connected = w
+        .run_until(30_000, |w| w.connected(ALICE, BOB))
+        .expect("runs");
+    assert!(connected, "{}", w.mermaid());
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(2_000).expect("runs");
+    assert_eq!(
+        w.call_item(BOB, ALICE)
+            .as_deref()
+            .map(|t| t.starts_with("incoming call: ended")),
+        Some(true)
+    );
+    let trace = w.trace_jsonl();
+    assert!(trace.contains("crashed") && trace.contains("started"));
+}
+
+#[test]
+fn a_suspended_phone_is_woken_by_a_push_after_its_delay() {
+    let mut w = world(4, |bob| {
+        bob.app = AppState::Suspended;
+        bob.push_delay_ms = 2_000;
+        bob.chat_start_ms = 1_000;
+    });
+    w.run_for(100).expect("runs");
+    w.start_call(ALICE, BOB, Audio);
+    w.run_for(1_800).expect("runs");
+    assert!(!w.ringing(BOB), "the push is still on its way");
+    assert!(w.run_until(1_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(
+        w.callkit_answer(BOB),
+        "the VoIP push reported the call to CallKit"
+    );
+    let connected = w
+        .run_until(10_000, |w| w.connected(ALICE, BOB))
+        .expect("runs");
+    assert!(connected, "{}", w.mermaid());
+    assert!(w.trace_jsonl().contains("\"push\""));
+}
+
+#[test]
+fn bursty_media_loss_lowers_the_received_frames_by_the_configured_rate() {
+    let mut w = world(5, |_| {});
+    connect(&mut w);
+    let before = (w.rtc_stats(ALICE), w.rtc_stats(BOB));
+    w.set_media_loss(
+        ALICE,
+        BOB,
+        Loss::Bursty {
+            rate: 0.2,
+            mean_burst: 4.0,
+        },
+    );
+    w.run_for(20_000).expect("runs");
+    let after = w.rtc_stats(BOB);
+    let sent = w.rtc_stats(ALICE).audio_frames_sent - before.0.audio_frames_sent;
+    let received = after.audio_frames_received - before.1.audio_frames_received;
+    let ratio = received as f64 / sent as f64;
+    assert!(
+        (0.74..=0.86).contains(&ratio),
+        "received {received} of {sent}"
+    );
+    assert!(after.packets_lost > 0);
+    assert!(w.connected(ALICE, BOB), "20 % loss does not break the call");
+}
+
+#[test]
+fn blocked_media_fails_the_call_after_30_seconds() {
+    let mut w = world(6, |_| {});
+    w.set_media_blocked(ALICE, BOB, true);
+    w.start_call(ALICE, BOB, Audio);
+    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    w.callkit_answer(BOB);
+    w.run_for(29_000).expect("runs");
+    assert!(w.call_state(ALICE).is_some() && w.call_state(BOB).is_some());
+    assert!(!w.connected(ALICE, BOB));
+    let ended = w.run_until(3_000, |w| {
+        w.call_state(ALICE).is_none() && w.call_state(BOB).is_none()
+    });
+    assert!(ended.expect("runs"), "{}", w.mermaid());
+    assert_eq!(
+        w.call_item(ALICE, BOB).as_deref(),
+        Some("outgoing call: error")
+    );
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: error")
+    );
+    assert_eq!(w.rtc_stats(BOB).failed, 1);
+}
+
+#[test]
+fn the_relay_never_sees_the_call_in_plain_text() {
+    let mut w = world(7, |_| {});
+    connect(&mut w);
+    w.run_for(3_000).expect("runs");
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(2_000).expect("runs");
+    let seen = w.relay_seen();
+    assert_eq!(seen.len(), 6, "inv, offer, answer, an extra each way, end");
+    for body in &seen {
+        for secret in [
+            "x.call",
+            "rtcSession",
+            "callDhPubKey",
+            "candidate",
+            "v=0",
+            "sdp",
+            "MCowBQYDK2VuAyEA",
+        ] {
+            assert!(!body.contains(secret), "{secret} in {body}");
+        }
+    }
+}
+
+#[test]
+fn a_call_item_ends_on_both_sides_after_media_blocked_mid_call() {
+    let mut w = world(9, |_| {});
+    connect(&mut w);
+    w.run_for(2_000).expect("runs");
+    w.set_media_blocked(ALICE, BOB, true);
+    let ended = w.run_until(8_000, |w| {
+        w.call_state(ALICE).is_none() && w.call_state(BOB).is_none()
+    });
+    assert!(
+        ended.expect("runs"),
+        "disconnected after 5 s of silence:\n{}",
+        w.mermaid()
+    );
+    assert_eq!(w.rtc_stats(ALICE).disconnected, 1);
+    assert_eq!(w.call_state(BOB), None::<AppCallState>);
+}
