@@ -223,3 +223,112 @@ fn bench_engine_runs_complete_calls_and_prints_its_figures() {
     }
     assert!(text(&out.stderr).contains("plain: 5 of 5 calls"));
 }
+
+#[test]
+fn call_prints_a_timeline_and_an_outcome_and_writes_its_files() {
+    let dir = std::env::temp_dir().join(format!("callsim-call-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (trace, mermaid, svg) = (dir.join("t.jsonl"), dir.join("c.mmd"), dir.join("c.svg"));
+    let args = [
+        "call",
+        "--media",
+        "video",
+        "--talk",
+        "3",
+        "--seed",
+        "5",
+        "--media-loss",
+        "2",
+        "--trace",
+        trace.to_str().expect("path"),
+        "--mermaid",
+        mermaid.to_str().expect("path"),
+        "--svg",
+        svg.to_str().expect("path"),
+    ];
+    let out = callsim(&args, b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Alice -> relay  x.call.inv"), "{stdout}");
+    assert!(stdout.contains("Bob: CallKit rings"), "{stdout}");
+    let last = stdout.lines().last().expect("an outcome");
+    assert!(last.starts_with("outcome: connected at "), "{last}");
+    assert!(
+        last.contains("Alice: outgoing call: ended (00:03)"),
+        "{last}"
+    );
+    assert!(last.ends_with("seed 5"), "{last}");
+    let jsonl = std::fs::read_to_string(&trace).expect("trace written");
+    assert!(
+        jsonl
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    let diagram = std::fs::read_to_string(&mermaid).expect("mermaid written");
+    assert!(diagram.starts_with("sequenceDiagram\n    participant Alice\n    participant relay\n"));
+    let picture = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(picture.starts_with("<svg ") && picture.contains("x.call.offer"));
+    // The same seed, the same run.
+    let again = callsim(&args, b"");
+    assert_eq!(text(&again.stdout), stdout);
+    assert_eq!(std::fs::read_to_string(&trace).expect("trace"), jsonl);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn call_rejects_bad_options_with_a_clear_error() {
+    for (args, needle) in [
+        (&["call", "--media-loss", "150"][..], "not a percentage"),
+        (&["call", "--talk", "-1"][..], "zero or more"),
+        (&["call", "--answer", "maybe"][..], "invalid value"),
+        (
+            &["call", "--from", "Bob", "--to", "Bob"][..],
+            "a call needs two people",
+        ),
+        (&["call", "--seed", "x"][..], "invalid value"),
+    ] {
+        let out = callsim(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn call_without_an_answer_leaves_both_sides_missed() {
+    let out = callsim(&["call", "--answer", "none", "--talk", "5"], b"");
+    assert!(out.status.success());
+    let last = text(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(last.contains("did not connect"), "{last}");
+    assert!(
+        last.contains("Alice: outgoing call: missed")
+            && last.contains("Bob: incoming call: missed")
+    );
+}
+
+#[test]
+fn bench_turmoil_runs_complete_calls_and_prints_its_figures() {
+    let out = callsim(&["bench", "turmoil", "--calls", "2"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let keys: Vec<_> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").next().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "calls",
+            "wall_seconds",
+            "calls_per_second",
+            "sim_seconds",
+            "sim_to_wall"
+        ]
+    );
+}

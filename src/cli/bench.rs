@@ -4,8 +4,10 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use callsim_engine::phone::PhoneConfig;
+use callsim_engine::phone::UserAction;
 use callsim_engine::protocol::CallMediaType;
 use callsim_sim::memory::{MemoryWorld, Timing};
+use callsim_sim::world::WorldBuilder;
 
 /// Simulated talk time of every benchmarked call.
 const TALK_MS: u64 = 10_000;
@@ -76,4 +78,69 @@ pub fn print_engine(figures: &EngineFigures, out: &mut impl Write) -> io::Result
         figures.plain_per_second
     )?;
     writeln!(out, "sim_to_wall: {:.0}", figures.sim_to_wall)
+}
+
+/// The figures of `callsim bench turmoil`.
+#[derive(Debug, Clone, Copy)]
+pub struct TurmoilFigures {
+    /// Calls run.
+    pub calls: u64,
+    /// Wall-clock seconds for all of them.
+    pub wall_seconds: f64,
+    /// Simulated seconds for all of them.
+    pub sim_seconds: f64,
+}
+
+/// Runs `calls` complete audio calls under turmoil, a fresh simulation each, on this thread.
+pub fn turmoil(calls: u64, progress: &mut impl Write) -> Result<TurmoilFigures, String> {
+    let started = Instant::now();
+    let mut sim_ms = 0;
+    let step = (calls / 10).max(1);
+    for n in 0..calls {
+        let mut builder = WorldBuilder::new(n + 1).trace(false);
+        builder.phone("Alice");
+        builder.phone("Bob");
+        let mut w = builder.build();
+        let fail = |e: callsim_sim::world::WorldError| format!("call {n}: {e}");
+        w.start_call(0, 1, CallMediaType::Audio);
+        if !w.run_until(10_000, |w| w.ringing(1)).map_err(fail)? || !w.callkit_answer(1) {
+            return Err(format!("call {n}: Bob did not ring"));
+        }
+        if !w.run_until(10_000, |w| w.connected(0, 1)).map_err(fail)? {
+            return Err(format!("call {n}: the call did not connect"));
+        }
+        w.run_for(TALK_MS).map_err(fail)?;
+        w.user(0, UserAction::EndCall);
+        let idle =
+            |w: &callsim_sim::world::World| w.call_state(0).is_none() && w.call_state(1).is_none();
+        if !w.run_until(10_000, idle).map_err(fail)? {
+            return Err(format!("call {n}: the phones did not go idle"));
+        }
+        sim_ms += w.now().0;
+        if (n + 1) % step == 0 {
+            let _ = writeln!(progress, "turmoil: {} of {calls} calls", n + 1);
+        }
+    }
+    Ok(TurmoilFigures {
+        calls,
+        wall_seconds: started.elapsed().as_secs_f64().max(1e-9),
+        sim_seconds: sim_ms as f64 / 1000.0,
+    })
+}
+
+/// Prints the figures one per line, as `name: value`.
+pub fn print_turmoil(figures: &TurmoilFigures, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "calls: {}", figures.calls)?;
+    writeln!(out, "wall_seconds: {:.3}", figures.wall_seconds)?;
+    writeln!(
+        out,
+        "calls_per_second: {:.1}",
+        figures.calls as f64 / figures.wall_seconds
+    )?;
+    writeln!(out, "sim_seconds: {:.1}", figures.sim_seconds)?;
+    writeln!(
+        out,
+        "sim_to_wall: {:.0}",
+        figures.sim_seconds / figures.wall_seconds
+    )
 }

@@ -1,6 +1,7 @@
 //! The `callsim` command line: argument parsing and dispatch.
 
 pub mod bench;
+pub mod call;
 pub mod example;
 pub mod protocol;
 
@@ -25,6 +26,17 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Write(#[from] io::Error),
+    /// A file named on the command line could not be written.
+    #[error("cannot write {path}: {source}")]
+    WriteFile {
+        /// The file.
+        path: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// The command's own arguments do not make sense together.
+    #[error("{0}")]
+    Usage(String),
 }
 
 const ABOUT: &str = "Simulate and test SimpleX-style 1:1 audio/video calls, deterministically";
@@ -69,11 +81,30 @@ pub enum Command {
     /// Measure throughput (build with --release for meaningful figures).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run one simulated call between two phones under turmoil and print its timeline.
+    ///
+    /// The phones and an SMP relay run as hosts of a deterministic network simulation: signalling
+    /// over TCP through the relay, media over UDP between the phones, every frame encrypted with
+    /// the call's key. The same --seed gives the same run, event for event.
+    #[command(
+        after_help = "Example:\n  callsim call --media video --media-loss 5 --seed 7 --mermaid call.mmd"
+    )]
+    Call(call::CallArgs),
 }
 
 /// `callsim bench ...`
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Complete audio calls under turmoil with SimRtc, one simulation per call, on one thread.
+    ///
+    /// Each call: invite, CallKit answer, ICE and DTLS over simulated UDP, 10 s of encrypted
+    /// media, end. Prints `calls`, `wall_seconds`, `calls_per_second`, `sim_seconds` and
+    /// `sim_to_wall`, one per line.
+    Turmoil {
+        /// How many calls to run.
+        #[arg(long, default_value_t = 200)]
+        calls: u64,
+    },
     /// Complete calls through the in-memory world on one thread, encrypted and plain.
     ///
     /// Each call: invite, CallKit answer, WebRTC connect, 10 s of simulated call, end, both
@@ -187,6 +218,21 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                 ExitCode::FAILURE
             }
         },
+        Command::Bench(BenchCommand::Turmoil { calls }) => match bench::turmoil(calls, &mut err) {
+            Ok(figures) => {
+                bench::print_turmoil(&figures, &mut out)?;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                writeln!(err, "callsim: benchmark failed: {e}")?;
+                ExitCode::FAILURE
+            }
+        },
+        Command::Call(args) => {
+            let (world, outcome) = call::run(&args).map_err(CliError::Usage)?;
+            call::print(&args, &world, &outcome, &mut out)?;
+            ExitCode::SUCCESS
+        }
         Command::Protocol(ProtocolCommand::Example {
             seed,
             media,

@@ -215,10 +215,11 @@ async fn run(task: RtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
         session: None,
         origin: Instant::now(),
     };
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut buf = vec![0u8; 4096];
     loop {
+        // Sleep until the session's next timer, not on a fixed beat: a host wakes only when
+        // there is something to do, which is most of what a simulated second costs.
+        let wake = engine.next_deadline();
         tokio::select! {
             biased;
             control = rx.recv() => match control {
@@ -232,7 +233,7 @@ async fn run(task: RtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
                     engine.packet(&packet, from);
                 }
             }
-            _ = tick.tick() => engine.tick(),
+            () = tokio::time::sleep_until(wake) => engine.tick(),
         }
     }
 }
@@ -398,6 +399,42 @@ impl Engine {
         rtc::encode_session(&RtcSessionDescription { kind, sdp })
     }
 
+    /// When the session next needs [`Engine::tick`]: the earliest of its timers.
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3_600);
+        let Some(s) = &self.session else {
+            return far;
+        };
+        let mut next = far.min(s.created + FAILED_AFTER);
+        for at in [s.describe_at, s.trickle_at].into_iter().flatten() {
+            next = next.min(at);
+        }
+        match s.phase {
+            Phase::Waiting => {}
+            Phase::Checking => {
+                next = next.min(s.last_check.map_or(Instant::now(), |at| at + CHECK_EVERY));
+            }
+            Phase::Dtls {
+                sent, resend_at, ..
+            } if sent > 0 => next = next.min(resend_at),
+            Phase::Dtls { .. } => {}
+            Phase::Connected => {
+                next = s.last_heard + DISCONNECTED_AFTER;
+                next = next.min(s.last_keepalive + KEEPALIVE);
+                if s.mic {
+                    next = next.min(s.next_audio);
+                }
+                if s.media == CallMediaType::Video && s.camera {
+                    next = next.min(s.next_video);
+                }
+                for at in [s.describe_at, s.trickle_at].into_iter().flatten() {
+                    next = next.min(at);
+                }
+            }
+        }
+        next
+    }
+
     fn tick(&mut self) {
         let Some(mut session) = self.session.take() else {
             return;
@@ -447,6 +484,7 @@ impl Engine {
                 self.send_media(&mut session, now);
             }
             _ if now.duration_since(session.created) >= FAILED_AFTER => {
+                // Not connected within `iceInactiveTimeout`.
                 lock_stats(&self.task.stats).failed += 1;
                 self.respond(connection("failed"));
                 self.respond(WebRtcResponse::Ended);

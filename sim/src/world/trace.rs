@@ -35,8 +35,9 @@ fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(*key))?.as_str()
 }
 
-/// The items of a diagram: messages through the relay, and what the phones showed.
-pub fn items(trace: &[TraceRecord]) -> Vec<DiagramItem> {
+/// The items of a diagram with their simulated times: messages through the relay, and what
+/// the phones showed.
+pub fn timed_items(trace: &[TraceRecord]) -> Vec<(u64, DiagramItem)> {
     let mut items = Vec::new();
     for r in trace {
         let at = secs(r.t);
@@ -85,9 +86,39 @@ pub fn items(trace: &[TraceRecord]) -> Vec<DiagramItem> {
             },
             _ => None,
         };
-        items.extend(item);
+        items.extend(item.map(|i| (r.t, i)));
     }
     items
+}
+
+/// The items of a diagram, in order.
+pub fn items(trace: &[TraceRecord]) -> Vec<DiagramItem> {
+    timed_items(trace)
+        .into_iter()
+        .map(|(_, item)| item)
+        .collect()
+}
+
+/// The run as readable lines: `  1.234s  Alice -> relay  x.call.inv`.
+pub fn timeline(trace: &[TraceRecord]) -> Vec<String> {
+    timed_items(trace)
+        .into_iter()
+        .map(|(t, item)| {
+            let at = secs(t);
+            match item {
+                DiagramItem::Arrow {
+                    from, to, label, ..
+                } => {
+                    let what = label.strip_suffix(&format!(" {at}")).unwrap_or(&label);
+                    format!("{at:>10}  {from} -> {to}  {what}")
+                }
+                DiagramItem::Note { over, text } => {
+                    let what = text.strip_suffix(&format!(" {at}")).unwrap_or(&text);
+                    format!("{at:>10}  {over}: {what}")
+                }
+            }
+        })
+        .collect()
 }
 
 fn note(over: &str, text: String) -> DiagramItem {
