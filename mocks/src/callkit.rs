@@ -283,9 +283,10 @@ impl FakeCallKit {
         self.audio_active = false;
     }
 
-    /// One group of one call: a second live call or a known UUID is refused, as iOS does.
+    /// One group of one call: a second live call, or a UUID of a live call, is refused, as iOS
+    /// does (`callUUIDAlreadyExists`). An ended call's UUID may be reported again.
     fn admit(&self, uuid: &str) -> Result<(), CallKitError> {
-        if self.calls.contains_key(uuid) {
+        if self.live.contains(uuid) {
             Err(CallKitError::DuplicateUuid)
         } else if self.live_calls() > 0 {
             Err(CallKitError::MaximumCallsExceeded)

@@ -233,3 +233,107 @@ fn a_call_item_ends_on_both_sides_after_media_blocked_mid_call() {
     assert_eq!(w.rtc_stats(ALICE).disconnected, 1);
     assert_eq!(w.call_state(BOB), None::<AppCallState>);
 }
+
+#[test]
+fn a_long_relay_outage_drops_the_connection_and_the_end_arrives_after_reconnecting() {
+    let mut w = world(10, |_| {});
+    connect(&mut w);
+    w.set_relay_link(ALICE, false);
+    w.run_for(1_000).expect("runs");
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(15_000).expect("runs");
+    assert_eq!(w.call_state(ALICE), None);
+    // Bob's media went silent when Alice ended, so his call ended too; the x.call.end waits.
+    assert_eq!(w.call_state(BOB), None);
+    assert!(!w.has_invitation(BOB, ALICE));
+    w.set_relay_link(ALICE, true);
+    let delivered = w.run_until(30_000, |w| {
+        w.trace().iter().any(|r| {
+            r.what
+                .get("deliver")
+                .is_some_and(|d| d["event"] == "x.call.end")
+        })
+    });
+    assert!(delivered.expect("runs"), "{}", w.mermaid());
+    let reconnected = w
+        .trace()
+        .iter()
+        .filter(|r| r.what.get("sub").is_some_and(|s| s == "Alice"))
+        .count();
+    assert!(reconnected >= 2, "Alice subscribed again after the outage");
+}
+
+#[test]
+fn a_held_answer_keeps_the_callee_waiting_until_released() {
+    let mut w = world(11, |_| {});
+    w.hold(BOB, "x.call.answer");
+    w.start_call(ALICE, BOB, Audio);
+    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    w.callkit_answer(BOB);
+    w.run_for(5_000).expect("runs");
+    assert_eq!(w.call_state(BOB), Some(AppCallState::OfferSent));
+    assert!(!w.connected(ALICE, BOB));
+    w.release(BOB);
+    assert!(
+        w.run_until(5_000, |w| w.connected(ALICE, BOB))
+            .expect("runs"),
+        "{}",
+        w.mermaid()
+    );
+}
+
+#[test]
+fn a_duplicated_offer_is_a_message_error_and_the_call_still_connects() {
+    let mut w = world(12, |_| {});
+    w.duplicate(ALICE, "x.call.offer");
+    connect(&mut w);
+    let errors = w.with_phone(ALICE, |p| p.stats().message_errors);
+    assert_eq!(errors, 1, "x.call.offer: wrong call state offerReceived");
+}
+
+#[test]
+fn a_callee_killed_while_ringing_rings_again_after_relaunch_and_connects() {
+    let mut w = world(13, |_| {});
+    w.start_call(ALICE, BOB, Audio);
+    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    w.kill_app(BOB);
+    w.run_for(1_000).expect("runs");
+    assert!(!w.ringing(BOB));
+    assert!(w.has_invitation(BOB, ALICE), "received invitations survive");
+    w.launch_app(BOB);
+    assert!(
+        w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"),
+        "{}",
+        w.mermaid()
+    );
+    assert!(w.callkit_answer(BOB));
+    assert!(
+        w.run_until(10_000, |w| w.connected(ALICE, BOB))
+            .expect("runs")
+    );
+}
+
+#[test]
+fn a_wrong_media_key_drops_and_counts_every_frame() {
+    let mut w = world(14, |_| {});
+    w.use_wrong_media_key(ALICE);
+    connect(&mut w);
+    w.run_for(5_000).expect("runs");
+    for id in [ALICE, BOB] {
+        let stats = w.rtc_stats(id);
+        assert_eq!(stats.audio_frames_received, 0, "{stats:?}");
+        assert!(stats.undecryptable_frames >= 200, "{stats:?}");
+    }
+}
+
+#[test]
+fn media_jitter_shows_in_the_jitter_estimate_without_counting_reordering_as_loss() {
+    let mut w = world(15, |_| {});
+    w.set_media_jitter(ALICE, BOB, 60);
+    connect(&mut w);
+    w.run_for(10_000).expect("runs");
+    let stats = w.rtc_stats(BOB);
+    assert!(stats.jitter_ms > 2.0, "{stats:?}");
+    assert_eq!(stats.packets_lost, 0, "{stats:?}");
+    assert!(stats.audio_frames_received >= 490, "{stats:?}");
+}

@@ -33,7 +33,7 @@ pub use simrtc::{RTC_PORT, RtcStats};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -268,6 +268,7 @@ pub struct PhoneHandle {
     seen: Shared<PhoneObservations>,
     rtc_stats: Shared<RtcStats>,
     rtc_control: Arc<Mutex<Option<mpsc::UnboundedSender<simrtc::RtcControl>>>>,
+    wrong_key: Arc<AtomicBool>,
     chat: Arc<watch::Sender<bool>>,
     chat_start_ms: Arc<AtomicU64>,
 }
@@ -280,6 +281,9 @@ pub struct World {
     seed: u64,
     /// Loss each media path had before it was blocked, to restore on unblock.
     blocked: BTreeMap<(PhoneId, PhoneId), Loss>,
+    /// One-way latency of each media path that was set, for jitter on top of it.
+    media_latency: BTreeMap<(PhoneId, PhoneId), u64>,
+    default_media_latency: u64,
 }
 
 impl std::fmt::Debug for World {
@@ -324,6 +328,8 @@ impl World {
             phones,
             seed,
             blocked: BTreeMap::new(),
+            media_latency: BTreeMap::new(),
+            default_media_latency: builder.media_latency_ms,
         };
         for (id, setup) in builder.phones.iter().enumerate() {
             world.start_app(id, setup);
@@ -377,6 +383,7 @@ impl World {
         let seen = Shared::new(PhoneObservations::default());
         let rtc_stats = Shared::new(RtcStats::default());
         let rtc_control = Arc::new(Mutex::new(None));
+        let wrong_key = Arc::new(AtomicBool::new(false));
         let (chat, chat_rx) = watch::channel(false);
         let chat = Arc::new(chat);
         let chat_start_ms = Arc::new(AtomicU64::new(setup.chat_start_ms));
@@ -422,6 +429,7 @@ impl World {
             push_rx,
             rtc_stats: rtc_stats.clone(),
             rtc_control: Arc::clone(&rtc_control),
+            wrong_key: Arc::clone(&wrong_key),
             trace,
         };
         sim.client(name.as_str(), host.run());
@@ -435,6 +443,7 @@ impl World {
             seen,
             rtc_stats,
             rtc_control,
+            wrong_key,
             chat,
             chat_start_ms,
         }
@@ -584,11 +593,33 @@ impl World {
         }
     }
 
-    /// One-way latency of the media path between two phones.
+    /// One-way latency of the media path between two phones (any jitter is reset).
     pub fn set_media_latency(&mut self, a: PhoneId, b: PhoneId, ms: u64) {
         let (na, nb) = (self.phones[a].name.clone(), self.phones[b].name.clone());
+        self.media_latency.insert((a.min(b), a.max(b)), ms);
         self.sim
             .set_link_latency(na.as_str(), nb.as_str(), Duration::from_millis(ms));
+    }
+
+    /// Jitter on the media path: each packet takes the latency plus up to `ms` more
+    /// (turmoil's exponential curve), so packets may also arrive out of order.
+    pub fn set_media_jitter(&mut self, a: PhoneId, b: PhoneId, ms: u64) {
+        let latency = self
+            .media_latency
+            .get(&(a.min(b), a.max(b)))
+            .copied()
+            .unwrap_or(self.default_media_latency);
+        self.set_media_latency(a, b, latency);
+        let (na, nb) = (self.phones[a].name.clone(), self.phones[b].name.clone());
+        let max = Duration::from_millis(latency + ms);
+        self.sim
+            .set_link_max_message_latency(na.as_str(), nb.as_str(), max);
+    }
+
+    /// A fault: the phone's next calls use a wrong media key (as a broken key agreement
+    /// would give), so its peer cannot decrypt its frames, nor it the peer's.
+    pub fn use_wrong_media_key(&mut self, id: PhoneId) {
+        self.phones[id].wrong_key.store(true, Ordering::Relaxed);
     }
 
     /// Loss on the media path between two phones, both ways.
@@ -826,6 +857,7 @@ struct HostParts {
     push_rx: mpsc::UnboundedReceiver<shared::Pushed>,
     rtc_stats: Shared<RtcStats>,
     rtc_control: Arc<Mutex<Option<mpsc::UnboundedSender<simrtc::RtcControl>>>>,
+    wrong_key: Arc<AtomicBool>,
     trace: bool,
 }
 
@@ -852,6 +884,7 @@ impl HostParts {
             inbox: self.inbox.clone(),
             stats: self.rtc_stats,
             encryption: self.encryption,
+            wrong_key: self.wrong_key,
         });
         if let Ok(mut slot) = self.rtc_control.lock() {
             *slot = Some(control);

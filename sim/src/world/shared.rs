@@ -126,7 +126,11 @@ impl WorldState {
         conn: u64,
         tx: mpsc::UnboundedSender<RelayFrame>,
     ) {
-        self.conns.insert(client, (conn, tx));
+        // A client that reconnects after its old connection froze: what was in flight on the
+        // old one was lost, so it goes again on the new one.
+        if self.conns.insert(client, (conn, tx)).is_some() {
+            self.relay.unsubscribe(client);
+        }
         let actions = self.relay.subscribe(client);
         let who = self.name(client);
         self.record(now, "relay", "relay", json!({"sub": who}));

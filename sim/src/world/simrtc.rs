@@ -18,6 +18,8 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use callsim_engine::backend::webrtc::{
@@ -109,7 +111,7 @@ pub struct RtcStats {
     pub packets_sent: u64,
     /// Media packets received.
     pub packets_received: u64,
-    /// Media packets missing by sequence number.
+    /// Media packets missing: expected by sequence number minus received (RFC 3550).
     pub packets_lost: u64,
     /// Interarrival jitter of audio (RFC 3550 estimator), in milliseconds.
     pub jitter_ms: f64,
@@ -125,6 +127,8 @@ pub(crate) struct RtcTask {
     pub(crate) inbox: DriverInbox,
     pub(crate) stats: Shared<RtcStats>,
     pub(crate) encryption: bool,
+    /// A fault: new sessions use a wrong media key, as a broken key agreement would.
+    pub(crate) wrong_key: Arc<AtomicBool>,
 }
 
 /// The backend and a sender to kill the engine, and the future of its task.
@@ -164,7 +168,11 @@ enum Phase {
 
 #[derive(Debug, Default)]
 struct Receiving {
-    next_seq: Option<u32>,
+    /// First and highest sequence number seen, and how many packets arrived (RFC 3550 loss:
+    /// expected minus received, so reordering is not loss).
+    first_seq: Option<u32>,
+    max_seq: u32,
+    received: u64,
     /// For jitter: the last (arrival, sent) times in ms.
     last: Option<(u64, u64)>,
     /// Video fragments by frame sequence.
@@ -355,6 +363,12 @@ impl Engine {
         key: Option<callsim_engine::crypto::MediaKey>,
     ) -> Session {
         lock_stats(&self.task.stats).sessions += 1;
+        let key = key.map(|mut k| {
+            if self.task.wrong_key.load(Ordering::Relaxed) {
+                k.0[0] ^= 0xFF;
+            }
+            k
+        });
         let now = Instant::now();
         Session {
             token,
@@ -720,14 +734,13 @@ impl Engine {
         } else {
             &mut session.audio_in
         };
-        if let Some(expected) = incoming.next_seq {
-            if seq > expected {
-                stats.packets_lost += u64::from(seq - expected);
-            }
+        let lost_before = incoming.lost();
+        let first = *incoming.first_seq.get_or_insert(seq);
+        incoming.max_seq = incoming.max_seq.max(seq).max(first);
+        if index == 0 || !video {
+            incoming.received += 1;
         }
-        if incoming.next_seq.is_none_or(|e| seq >= e) {
-            incoming.next_seq = Some(seq + 1);
-        }
+        stats.packets_lost = (stats.packets_lost + incoming.lost()).saturating_sub(lost_before);
         if !video {
             if let Some((last_arrival, last_sent)) = incoming.last {
                 let d = (arrival as f64 - last_arrival as f64) - (sent as f64 - last_sent as f64);
@@ -783,6 +796,15 @@ impl Engine {
                 stats.audio_frames_received += 1;
             }
         }
+    }
+}
+
+impl Receiving {
+    /// Frames (audio) or first fragments (video) missing so far.
+    fn lost(&self) -> u64 {
+        self.first_seq.map_or(0, |first| {
+            (u64::from(self.max_seq - first) + 1).saturating_sub(self.received)
+        })
     }
 }
 
