@@ -337,3 +337,107 @@ fn media_jitter_shows_in_the_jitter_estimate_without_counting_reordering_as_loss
     assert_eq!(stats.packets_lost, 0, "{stats:?}");
     assert!(stats.audio_frames_received >= 490, "{stats:?}");
 }
+
+#[test]
+fn relay_only_calls_go_through_turn_and_survive_a_blocked_direct_path() {
+    let mut builder = WorldBuilder::new(16);
+    builder.phone("Alice").config.relay_policy = true;
+    builder.phone("Bob").config.relay_policy = true;
+    let mut w = builder.build();
+    w.set_media_blocked(ALICE, BOB, true);
+    connect(&mut w);
+    let info = w.with_phone(ALICE, |p| {
+        p.app()
+            .active_call()
+            .and_then(|c| c.connection_info.clone())
+    });
+    let info = info.expect("connected");
+    assert_eq!(info.local_candidate.as_deref(), Some("relay"));
+    assert_eq!(info.remote_candidate.as_deref(), Some("relay"));
+    w.run_for(5_000).expect("runs");
+    assert!(
+        w.rtc_stats(BOB).audio_frames_received >= 240,
+        "{:?}",
+        w.rtc_stats(BOB)
+    );
+
+    // Without the relay-only policy the same blocked path fails the call.
+    let mut w = world(16, |_| {});
+    w.set_media_blocked(ALICE, BOB, true);
+    w.start_call(ALICE, BOB, Audio);
+    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    w.callkit_answer(BOB);
+    assert!(
+        !w.run_until(20_000, |w| w.connected(ALICE, BOB))
+            .expect("runs")
+    );
+}
+
+#[test]
+fn one_relay_only_side_still_connects_with_the_other_on_host_candidates() {
+    let mut builder = WorldBuilder::new(17);
+    builder.phone("Alice");
+    builder.phone("Bob").config.relay_policy = true;
+    let mut w = builder.build();
+    connect(&mut w);
+    let info = w.with_phone(BOB, |p| {
+        p.app()
+            .active_call()
+            .and_then(|c| c.connection_info.clone())
+    });
+    assert_eq!(
+        info.and_then(|i| i.local_candidate).as_deref(),
+        Some("relay")
+    );
+}
+
+#[test]
+fn a_locked_phone_rings_on_callkit_but_without_callkit_only_once_unlocked() {
+    let mut w = world(18, |bob| bob.locked = true);
+    w.start_call(ALICE, BOB, Audio);
+    assert!(
+        w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"),
+        "CallKit works when locked"
+    );
+
+    let mut w = world(18, |bob| {
+        bob.locked = true;
+        bob.config.country = "CHN".into();
+    });
+    w.start_call(ALICE, BOB, Audio);
+    w.run_for(5_000).expect("runs");
+    assert!(!w.ringing(BOB), "no lock-screen answering without CallKit");
+    assert!(w.has_invitation(BOB, ALICE));
+    w.to_foreground(BOB);
+    assert!(
+        w.run_until(1_000, |w| w.ringing(BOB)).expect("runs"),
+        "the view shows once the app is back"
+    );
+}
+
+#[test]
+fn loss_on_the_relay_link_makes_signalling_late_but_in_order() {
+    let setup_time = |loss: f64| {
+        let mut w = world(19, |_| {});
+        for id in [ALICE, BOB] {
+            w.set_relay_loss(id, loss);
+        }
+        let start = w.now();
+        connect(&mut w);
+        w.now().ms_since(start)
+    };
+    let (clean, lossy) = (setup_time(0.0), setup_time(0.4));
+    assert!(
+        lossy > clean + 200,
+        "retransmissions delay the setup: {clean} ms vs {lossy} ms"
+    );
+    // In order: every phone got its call messages in protocol order, with no message errors.
+    let mut w = world(19, |_| {});
+    for id in [ALICE, BOB] {
+        w.set_relay_loss(id, 0.4);
+    }
+    connect(&mut w);
+    for id in [ALICE, BOB] {
+        assert_eq!(w.with_phone(id, |p| p.stats().message_errors), 0);
+    }
+}

@@ -215,7 +215,9 @@ impl Phone {
                 contact_id: inv.contact.contact_id,
                 media: inv.call_type.media,
             }));
-            if ringable {
+            // The view (and the ringtone it starts) shows only in a visible app; a backgrounded
+            // or locked phone gets the notification, and the view when the app comes back.
+            if ringable && self.app.foreground {
                 self.show_incoming_view(inv.contact.contact_id, inv.call_type.media);
             }
         }

@@ -3,6 +3,8 @@
 //! - `relay`: a host serving SMP's rules over a TCP line protocol; its queues live in the
 //!   world, so a crash and restart lose nothing. Pushes go through a push service with each
 //!   phone's delay.
+//! - `turn` (only when a phone relays calls through TURN): a media relay for the relay-only
+//!   ICE policy.
 //! - one host per phone, running the [`callsim_engine::driver::Driver`]: an SMP client over
 //!   turmoil TCP (keepalive, reconnect with backoff, resubscribe, confirmed sends),
 //!   [`SimRtc`](simrtc) over turmoil UDP, and the platform fakes of `callsim-mocks`.
@@ -25,6 +27,7 @@ mod shared;
 mod simrtc;
 mod smp;
 pub mod trace;
+mod turn;
 mod wire;
 
 pub use loss::Loss;
@@ -80,6 +83,9 @@ pub struct PhoneSetup {
     pub config: PhoneConfig,
     /// The app's state at the start.
     pub app: AppState,
+    /// The screen is locked: the app is not visible (a foreground app counts as background),
+    /// CallKit's screen still rings, the in-app view waits for the app to come back.
+    pub locked: bool,
     /// How long the chat takes to start when woken.
     pub chat_start_ms: u64,
     /// How long pushes to this phone take.
@@ -100,6 +106,7 @@ impl PhoneSetup {
         PhoneSetup {
             config: PhoneConfig::new(name, seed),
             app: AppState::Foreground,
+            locked: false,
             chat_start_ms: 500,
             push_delay_ms: 300,
             bluetooth: false,
@@ -305,6 +312,10 @@ impl World {
         let state: SharedWorld = Arc::new(Mutex::new(WorldState::new(seed)));
         let relay_state = state.clone();
         sim.host("relay", move || relay_host::run(relay_state.clone()));
+        let turn = builder.phones.iter().any(|p| p.config.relay_policy);
+        if turn {
+            sim.host("turn", turn::run);
+        }
 
         let names: Vec<String> = builder
             .phones
@@ -314,7 +325,7 @@ impl World {
         lock(&state).names = names.clone();
         let mut phones = Vec::new();
         for (id, setup) in builder.phones.iter().enumerate() {
-            let handle = Self::add_phone(&mut sim, &state, id, setup, &names, builder.trace);
+            let handle = Self::add_phone(&mut sim, &state, id, setup, &names, builder.trace, turn);
             phones.push(handle);
             sim.set_link_latency(
                 names[id].as_str(),
@@ -365,6 +376,7 @@ impl World {
         setup: &PhoneSetup,
         names: &[String],
         trace: bool,
+        turn: bool,
     ) -> PhoneHandle {
         let name = setup.config.name.clone();
         let (inbox, receiver) = driver::channel();
@@ -431,6 +443,7 @@ impl World {
             rtc_control: Arc::clone(&rtc_control),
             wrong_key: Arc::clone(&wrong_key),
             trace,
+            turn,
         };
         sim.client(name.as_str(), host.run());
         PhoneHandle {
@@ -453,7 +466,11 @@ impl World {
         if setup.bluetooth {
             self.deliver(id, Input::BluetoothAvailable { available: true });
         }
-        match setup.app {
+        let app = match (setup.app, setup.locked) {
+            (AppState::Foreground, true) => AppState::Background,
+            (app, _) => app,
+        };
+        match app {
             AppState::Foreground => start_chat(&self.phones[id].chat, &self.phones[id].inbox),
             AppState::Background => {
                 start_chat(&self.phones[id].chat, &self.phones[id].inbox);
@@ -859,6 +876,7 @@ struct HostParts {
     rtc_control: Arc<Mutex<Option<mpsc::UnboundedSender<simrtc::RtcControl>>>>,
     wrong_key: Arc<AtomicBool>,
     trace: bool,
+    turn: bool,
 }
 
 impl HostParts {
@@ -885,6 +903,7 @@ impl HostParts {
             stats: self.rtc_stats,
             encryption: self.encryption,
             wrong_key: self.wrong_key,
+            turn: self.turn,
         });
         if let Ok(mut slot) = self.rtc_control.lock() {
             *slot = Some(control);

@@ -14,6 +14,10 @@
 //! - **Liveness**: a binding request every second while connected; silence for 5 s is
 //!   `disconnected` and not connecting within 30 s is `failed` (SimpleX's `iceInactiveTimeout`),
 //!   both ending the call at once as SimpleX's `WebRTCClient` does.
+//! - **Relay-only policy**: with a `turn` host in the world, a session allocates a relayed
+//!   address, offers it as its only candidate (`typ relay`), and sends everything through the
+//!   server; the candidate pair then reports `relay` and media still flows when the direct path
+//!   between the phones is blocked.
 //! - **Faults**: the world's media loss decides, per packet, from its seeded RNG.
 
 use std::collections::BTreeMap;
@@ -41,6 +45,7 @@ use tracing::debug;
 use turmoil::net::UdpSocket;
 
 use super::shared::{SharedWorld, lock};
+use super::turn::{ALLOCATE, ALLOCATED, DATA, SEND, TURN_PORT, put_addr, take_addr};
 
 /// The UDP port every phone's engine uses.
 pub const RTC_PORT: u16 = 5000;
@@ -129,6 +134,8 @@ pub(crate) struct RtcTask {
     pub(crate) encryption: bool,
     /// A fault: new sessions use a wrong media key, as a broken key agreement would.
     pub(crate) wrong_key: Arc<AtomicBool>,
+    /// The world has a `turn` host for the relay-only policy.
+    pub(crate) turn: bool,
 }
 
 /// The backend and a sender to kill the engine, and the future of its task.
@@ -179,12 +186,23 @@ struct Receiving {
     fragments: BTreeMap<u32, Vec<Option<Vec<u8>>>>,
 }
 
+/// A session under the relay-only policy: everything goes through the TURN server.
+#[derive(Debug, Clone, Copy)]
+struct Relayed {
+    server: SocketAddr,
+    /// The relayed address, once allocated.
+    address: Option<SocketAddr>,
+}
+
 struct Session {
     token: String,
+    relayed: Option<Relayed>,
     role: Role,
     media: CallMediaType,
     cipher: Option<FrameCipher>,
     remote: Vec<SocketAddr>,
+    /// Remote candidates of type `relay`.
+    remote_relayed: Vec<SocketAddr>,
     selected: Option<SocketAddr>,
     phase: Phase,
     created: Instant,
@@ -206,6 +224,8 @@ struct Session {
 struct Engine {
     task: RtcTask,
     socket: UdpSocket,
+    /// The TURN server every packet goes through, while the session is relay-only.
+    relay_server: Option<SocketAddr>,
     rng: ChaCha8Rng,
     session: Option<Session>,
     origin: Instant,
@@ -220,6 +240,7 @@ async fn run(task: RtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
         rng: ChaCha8Rng::seed_from_u64(task.seed ^ 0x5254_4300),
         task,
         socket,
+        relay_server: None,
         session: None,
         origin: Instant::now(),
     };
@@ -281,6 +302,15 @@ impl Engine {
     }
 
     fn command(&mut self, command: WebRtcCommand) {
+        self.handle_command(command);
+        self.relay_server = self
+            .session
+            .as_ref()
+            .and_then(|s| s.relayed)
+            .map(|r| r.server);
+    }
+
+    fn handle_command(&mut self, command: WebRtcCommand) {
         let capabilities = CallCapabilities {
             encryption: self.task.encryption,
         };
@@ -288,17 +318,22 @@ impl Engine {
             WebRtcCommand::Capabilities { .. } => {
                 self.respond(WebRtcResponse::Capabilities { capabilities });
             }
-            WebRtcCommand::Start { media, aes_key, .. } => {
+            WebRtcCommand::Start {
+                media,
+                aes_key,
+                relay,
+            } => {
                 let token = format!("{:08x}", self.rng.next_u32());
                 let cipher = aes_key.filter(|_| self.task.encryption);
-                self.session = Some(self.new_session(token, Role::Offerer, media, cipher));
+                let session = self.new_session(token, Role::Offerer, media, cipher, relay);
+                self.session = Some(session);
             }
             WebRtcCommand::Offer {
                 offer,
                 ice_candidates,
                 media,
                 aes_key,
-                ..
+                relay,
             } => {
                 let Some(token) = ice_ufrag(&offer) else {
                     self.respond(WebRtcResponse::Error {
@@ -307,8 +342,8 @@ impl Engine {
                     return;
                 };
                 let cipher = aes_key.filter(|_| self.task.encryption);
-                let mut session = self.new_session(token, Role::Answerer, media, cipher);
-                session.remote = candidate_addrs(&ice_candidates);
+                let mut session = self.new_session(token, Role::Answerer, media, cipher, relay);
+                session.add_candidates(&ice_candidates);
                 session.phase = Phase::Checking;
                 self.session = Some(session);
                 self.respond(connection("connecting"));
@@ -320,7 +355,7 @@ impl Engine {
                     .filter(|s| s.role == Role::Offerer && s.phase == Phase::Waiting);
                 match waiting {
                     Some(session) => {
-                        session.remote.extend(candidate_addrs(&ice_candidates));
+                        session.add_candidates(&ice_candidates);
                         session.phase = Phase::Checking;
                         self.respond(connection("connecting"));
                     }
@@ -331,11 +366,7 @@ impl Engine {
             }
             WebRtcCommand::Ice { ice_candidates } => {
                 if let Some(session) = self.session.as_mut() {
-                    for addr in candidate_addrs(&ice_candidates) {
-                        if !session.remote.contains(&addr) {
-                            session.remote.push(addr);
-                        }
-                    }
+                    session.add_candidates(&ice_candidates);
                 }
             }
             WebRtcCommand::Media { source, enable } => {
@@ -361,8 +392,18 @@ impl Engine {
         role: Role,
         media: CallMediaType,
         key: Option<callsim_engine::crypto::MediaKey>,
+        relay: bool,
     ) -> Session {
         lock_stats(&self.task.stats).sessions += 1;
+        // Relay-only: allocate a relayed address and gather nothing else.
+        let relayed = (relay && self.task.turn).then(|| {
+            let server = SocketAddr::new(turmoil::lookup("turn"), TURN_PORT);
+            let _ = self.socket.try_send_to(&[ALLOCATE], server);
+            Relayed {
+                server,
+                address: None,
+            }
+        });
         let key = key.map(|mut k| {
             if self.task.wrong_key.load(Ordering::Relaxed) {
                 k.0[0] ^= 0xFF;
@@ -372,15 +413,17 @@ impl Engine {
         let now = Instant::now();
         Session {
             token,
+            relayed,
             role,
             media,
             cipher: key.map(|k| FrameCipher::new(&k)),
             remote: Vec::new(),
+            remote_relayed: Vec::new(),
             selected: None,
             phase: Phase::Waiting,
             created: now,
             describe_at: Some(now + GATHER),
-            trickle_at: Some(now + GATHER + TRICKLE),
+            trickle_at: relayed.is_none().then_some(now + GATHER + TRICKLE),
             last_check: None,
             last_heard: now,
             last_keepalive: now,
@@ -454,9 +497,14 @@ impl Engine {
             return;
         };
         let now = Instant::now();
-        if session.describe_at.is_some_and(|at| now >= at) {
+        let gathered = session.relayed.is_none_or(|r| r.address.is_some());
+        if gathered && session.describe_at.is_some_and(|at| now >= at) {
             session.describe_at = None;
-            let candidates = rtc::encode_candidates(&[self.local_candidate("host")]);
+            let candidate = match session.relayed.and_then(|r| r.address) {
+                Some(address) => relay_candidate(address),
+                None => self.local_candidate("host"),
+            };
+            let candidates = rtc::encode_candidates(&[candidate]);
             let capabilities = CallCapabilities {
                 encryption: self.task.encryption,
             };
@@ -547,7 +595,17 @@ impl Engine {
             return;
         }
         // turmoil's UDP never blocks; a full buffer on the far side drops, as UDP does.
-        let _ = self.socket.try_send_to(packet, to);
+        match self.relay_server {
+            Some(server) => {
+                let mut wrapped = vec![SEND];
+                put_addr(&mut wrapped, to);
+                wrapped.extend_from_slice(packet);
+                let _ = self.socket.try_send_to(&wrapped, server);
+            }
+            None => {
+                let _ = self.socket.try_send_to(packet, to);
+            }
+        }
     }
 
     fn send_media(&mut self, session: &mut Session, now: Instant) {
@@ -617,6 +675,26 @@ impl Engine {
     }
 
     fn packet(&mut self, packet: &[u8], from: SocketAddr) {
+        if self.relay_server == Some(from) {
+            match packet.split_first() {
+                Some((&ALLOCATED, port)) => {
+                    if let (Some(session), Some(port)) = (self.session.as_mut(), port.get(..2)) {
+                        let port = u16::from_be_bytes([port[0], port[1]]);
+                        if let Some(relayed) = session.relayed.as_mut() {
+                            relayed.address = Some(SocketAddr::new(from.ip(), port));
+                        }
+                    }
+                }
+                Some((&DATA, rest)) => {
+                    if let Some((peer, payload)) = take_addr(rest) {
+                        let payload = payload.to_vec();
+                        self.packet(&payload, peer);
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
         let Some((kind, token, body)) = parse_header(packet) else {
             return;
         };
@@ -698,10 +776,20 @@ impl Engine {
             session.next_video = now;
             lock_stats(&self.task.stats).connected += 1;
             self.respond(connection("connected"));
+            let local = if session.relayed.is_some() {
+                "relay"
+            } else {
+                "host"
+            };
+            let remote = if self.remote_is_relay(session) {
+                "relay"
+            } else {
+                "host"
+            };
             self.respond(WebRtcResponse::Connected {
                 connection_info: ConnectionInfo {
-                    local_candidate: Some("host".into()),
-                    remote_candidate: Some("host".into()),
+                    local_candidate: Some(local.into()),
+                    remote_candidate: Some(remote.into()),
                 },
             });
         } else if let (Some(reply), Phase::Dtls { .. }) = (reply, session.phase) {
@@ -713,6 +801,12 @@ impl Engine {
                 };
             }
         }
+    }
+
+    fn remote_is_relay(&self, session: &Session) -> bool {
+        session
+            .selected
+            .is_some_and(|addr| session.remote_relayed.contains(&addr))
     }
 
     fn media(&mut self, session: &mut Session, body: &[u8]) {
@@ -808,6 +902,22 @@ impl Receiving {
     }
 }
 
+/// A relayed candidate at the TURN server's allocated address.
+fn relay_candidate(address: SocketAddr) -> RtcIceCandidate {
+    RtcIceCandidate {
+        candidate_type: None,
+        protocol: None,
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        candidate: format!(
+            "candidate:2 1 udp 41885439 {} {} typ relay raddr 0.0.0.0 rport 0",
+            address.ip(),
+            address.port()
+        ),
+        username_fragment: None,
+    }
+}
+
 fn lock_stats(stats: &Shared<RtcStats>) -> std::sync::MutexGuard<'_, RtcStats> {
     stats.lock()
 }
@@ -863,16 +973,25 @@ fn ice_ufrag(session: &str) -> Option<String> {
         .map(|u| u.trim().to_owned())
 }
 
-/// The addresses of lz-string encoded candidates (`candidate:f c udp prio IP PORT typ ...`).
-fn candidate_addrs(text: &str) -> Vec<SocketAddr> {
-    rtc::decode_candidates(text)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| {
-            let fields: Vec<&str> = c.candidate.split_whitespace().collect();
-            let ip: IpAddr = fields.get(4)?.parse().ok()?;
-            let port: u16 = fields.get(5)?.parse().ok()?;
-            Some(SocketAddr::new(ip, port))
-        })
-        .collect()
+impl Session {
+    /// Adds lz-string encoded candidates (`candidate:f c udp prio IP PORT typ TYPE ...`).
+    fn add_candidates(&mut self, text: &str) {
+        for candidate in rtc::decode_candidates(text).unwrap_or_default() {
+            let fields: Vec<&str> = candidate.candidate.split_whitespace().collect();
+            let addr = (|| {
+                let ip: IpAddr = fields.get(4)?.parse().ok()?;
+                let port: u16 = fields.get(5)?.parse().ok()?;
+                Some(SocketAddr::new(ip, port))
+            })();
+            let Some(addr) = addr else {
+                continue;
+            };
+            if fields.get(7) == Some(&"relay") && !self.remote_relayed.contains(&addr) {
+                self.remote_relayed.push(addr);
+            }
+            if !self.remote.contains(&addr) {
+                self.remote.push(addr);
+            }
+        }
+    }
 }
