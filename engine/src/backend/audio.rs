@@ -40,7 +40,11 @@ pub enum AudioMode {
 
 /// What the phone asks of the audio session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum AudioCommand {
     /// `setCategory(_:mode:options:)`; Bluetooth is always allowed during calls.
     Configure {

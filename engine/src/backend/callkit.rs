@@ -7,7 +7,11 @@ pub type ActionId = u64;
 
 /// What the phone asks of CallKit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum CallKitCommand {
     /// `reportNewIncomingCall`: show the native incoming call screen. Answered by
     /// [`CallKitEvent::IncomingReported`].
@@ -88,7 +92,11 @@ pub enum CallKitError {
 
 /// What CallKit reports to the phone (`CXProviderDelegate` and completion handlers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum CallKitEvent {
     /// The completion of `reportNewIncomingCall`.
     IncomingReported {

@@ -108,7 +108,11 @@ impl PhoneConfig {
 
 /// What the user does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum UserAction {
     /// Taps the audio or video call button in the chat with a contact.
     StartCall {
@@ -183,6 +187,7 @@ pub enum LifecycleEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(
     tag = "type",
+    content = "value",
     rename_all = "camelCase",
     rename_all_fields = "camelCase"
 )]
