@@ -1,6 +1,7 @@
-//! callsim: the command line of the call simulator.
+//! callsim: the command line of the call simulator, and the BDD runner.
 //!
-//! The binary's commands live in [`cli`]; the engine is the crate `callsim-engine`.
-//! The BDD world and its steps will live here too, so the binary and the test runner share them.
+//! The binary's commands live in [`cli`]; the scenario language and its runner in [`bdd`], so
+//! `callsim bdd` and `cargo test` run scenarios the same way. The engine is `callsim-engine`.
 
+pub mod bdd;
 pub mod cli;

@@ -80,6 +80,9 @@ pub struct Relay {
     /// Event tags delivered twice, by recipient (a fault a scenario injects).
     duplicates: BTreeMap<ClientId, Vec<String>>,
     next_id: u64,
+    /// Messages stored, acknowledged, and fetched by a push: what was stored and is not in a
+    /// queue was handed over, so nothing is lost while `stored = acked + fetched + queued`.
+    counts: (u64, u64, u64),
     /// Every body the relay saw, in order of arrival, when recording.
     seen: Option<Vec<String>>,
 }
@@ -116,6 +119,18 @@ impl Relay {
         self.seen.as_deref().unwrap_or_default()
     }
 
+    /// Whether every message stored was acknowledged, fetched by a push, or is still queued or
+    /// held: the relay lost none.
+    pub fn lost_nothing(&self) -> bool {
+        let queued: usize = self
+            .queues
+            .values()
+            .map(|q| q.messages.len() + q.held.len())
+            .sum();
+        let (stored, acked, fetched) = self.counts;
+        stored == acked + fetched + queued as u64
+    }
+
     /// SEND: a message arrives at `now`.
     pub fn send(
         &mut self,
@@ -146,6 +161,7 @@ impl Relay {
                 .or_default()
                 .messages
                 .push_back(message);
+            self.counts.0 += 1;
         }
         if self.is_subscribed(to) {
             self.next_delivery(from, to).into_iter().collect()
@@ -159,7 +175,9 @@ impl Relay {
     /// ACK: `to` processed message `id` from `from`; the next one may go.
     pub fn ack(&mut self, from: ClientId, to: ClientId, id: u64) -> Vec<RelayAction> {
         let queue = self.queues.entry((from, to)).or_default();
+        let before = queue.messages.len();
         queue.messages.retain(|m| m.id != id);
+        self.counts.1 += (before - queue.messages.len()) as u64;
         if queue.in_flight == Some(id) {
             queue.in_flight = None;
         }
@@ -216,6 +234,7 @@ impl Relay {
                 break;
             }
         }
+        self.counts.2 += fetched.len() as u64;
         fetched
     }
 

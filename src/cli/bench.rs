@@ -144,3 +144,59 @@ pub fn print_turmoil(figures: &TurmoilFigures, out: &mut impl Write) -> io::Resu
         figures.sim_seconds / figures.wall_seconds
     )
 }
+
+/// The figures of `callsim bench bdd`.
+#[derive(Debug, Clone, Copy)]
+pub struct BddFigures {
+    /// Scenarios run (all of them passed).
+    pub scenarios: usize,
+    /// Wall-clock seconds of the whole run.
+    pub wall_seconds: f64,
+    /// Simulated seconds of all scenarios together.
+    pub sim_seconds: f64,
+}
+
+/// Runs the scenarios under `paths` as `callsim bdd` does, with every core, and times the run.
+pub fn bdd(
+    paths: Vec<std::path::PathBuf>,
+    progress: &mut impl Write,
+) -> Result<BddFigures, String> {
+    let options = crate::bdd::BddOptions::new(paths);
+    let _ = writeln!(
+        progress,
+        "running the scenarios on {} threads",
+        options.concurrency
+    );
+    let started = Instant::now();
+    let summary = crate::bdd::run(&options, &mut io::sink())?;
+    let wall_seconds = started.elapsed().as_secs_f64().max(1e-9);
+    if summary.failed || summary.passed() < summary.scenarios.len() {
+        let failed: Vec<_> = summary
+            .scenarios
+            .iter()
+            .filter(|s| !s.passed)
+            .map(|s| s.name.as_str())
+            .collect();
+        return Err(format!(
+            "the suite failed ({}); run `callsim bdd` to see why",
+            failed.join(", ")
+        ));
+    }
+    Ok(BddFigures {
+        scenarios: summary.scenarios.len(),
+        wall_seconds,
+        sim_seconds: summary.scenarios.iter().map(|s| s.sim_ms).sum::<u64>() as f64 / 1000.0,
+    })
+}
+
+/// Prints the figures one per line, as `name: value`.
+pub fn print_bdd(figures: &BddFigures, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "scenarios: {}", figures.scenarios)?;
+    writeln!(out, "wall_seconds: {:.3}", figures.wall_seconds)?;
+    writeln!(out, "sim_seconds: {:.1}", figures.sim_seconds)?;
+    writeln!(
+        out,
+        "sim_to_wall: {:.0}",
+        figures.sim_seconds / figures.wall_seconds
+    )
+}

@@ -1,5 +1,6 @@
 //! The `callsim` command line: argument parsing and dispatch.
 
+pub mod bdd;
 pub mod bench;
 pub mod call;
 pub mod example;
@@ -90,6 +91,17 @@ pub enum Command {
         after_help = "Example:\n  callsim call --media video --media-loss 5 --seed 7 --mermaid call.mmd"
     )]
     Call(call::CallArgs),
+    /// Run Gherkin call-flow scenarios (the language of spec/steps.md) on the simulated world.
+    ///
+    /// Every scenario runs with a seed (its `@seed(N)` tag, `--seed`, or a hash of its file and
+    /// name), in simulated time, on its own thread. The report has a line per scenario with its
+    /// simulated and wall time; a failing scenario also gets its seed, the command that replays
+    /// it alone, and its trace and sequence diagrams written under --artifacts. Exit status: 0 if
+    /// every scenario passed, 1 if any failed, 2 if the run could not start.
+    #[command(
+        after_help = "Examples:\n  callsim bdd features/\n  callsim bdd features/races.feature --tags @glare --steps\n  callsim bdd features/ --junit report.xml --json cucumber.json"
+    )]
+    Bdd(bdd::BddArgs),
 }
 
 /// `callsim bench ...`
@@ -114,6 +126,15 @@ pub enum BenchCommand {
         /// How many calls to run in each mode.
         #[arg(long, default_value_t = 20_000)]
         calls: u64,
+    },
+    /// The scenario suite, on every core as `callsim bdd` runs it.
+    ///
+    /// Prints `scenarios`, `wall_seconds`, `sim_seconds` and `sim_to_wall` (simulated seconds of
+    /// all scenarios per wall-clock second of the whole run), one per line.
+    Bdd {
+        /// Feature files or folders.
+        #[arg(value_name = "PATH", default_value = "features")]
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -221,6 +242,28 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Bench(BenchCommand::Turmoil { calls }) => match bench::turmoil(calls, &mut err) {
             Ok(figures) => {
                 bench::print_turmoil(&figures, &mut out)?;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                writeln!(err, "callsim: benchmark failed: {e}")?;
+                ExitCode::FAILURE
+            }
+        },
+        Command::Bdd(args) => {
+            let summary = crate::bdd::run(&args.options(), &mut out).map_err(CliError::Usage)?;
+            // Nothing run is a failure too: a typo in --tags must not pass CI.
+            if summary.failed
+                || summary.scenarios.is_empty()
+                || summary.passed() < summary.scenarios.len()
+            {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Bench(BenchCommand::Bdd { paths }) => match bench::bdd(paths, &mut err) {
+            Ok(figures) => {
+                bench::print_bdd(&figures, &mut out)?;
                 ExitCode::SUCCESS
             }
             Err(e) => {

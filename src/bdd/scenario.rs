@@ -1,0 +1,304 @@
+//! One scenario's state: its phones as set up by the `Given`s, then its turmoil world.
+//!
+//! It lives on the scenario's own thread (turmoil's simulation cannot move between threads);
+//! steps reach it through [`super::ScenarioHandle`].
+
+use std::collections::BTreeMap;
+
+use callsim_engine::app::AppCallState;
+use callsim_engine::protocol::{CICallStatus, Timestamp};
+use callsim_sim::world::{PhoneId, PhoneSetup, TICK_MS, World, WorldBuilder};
+
+/// How long past its last step a scenario with `Then X's phone does not ring` is watched.
+pub const RING_GRACE_MS: u64 = 5_000;
+
+/// A network change asked for before the world exists, applied once it does.
+type Deferred = Box<dyn FnOnce(&mut World) + Send>;
+
+/// What a scenario has set up and run so far.
+pub struct ScenarioState {
+    /// The seed of the run.
+    pub seed: u64,
+    builder: Option<WorldBuilder>,
+    world: Option<World>,
+    names: Vec<String>,
+    deferred: Vec<Deferred>,
+    /// Loss rate set for each media path, for a later burst step to keep.
+    pub(crate) media_loss_rate: BTreeMap<(PhoneId, PhoneId), f64>,
+    /// When the last `When` step ended: "within N seconds" counts from here.
+    last_when: Timestamp,
+    /// Phones that must not ring from now to the end (`Then X's phone does not ring`).
+    never_ring: Vec<PhoneId>,
+    ring_violation: Option<String>,
+    /// When each phone's app was last killed: calls it had then were lost, not ended.
+    killed_at: BTreeMap<PhoneId, Timestamp>,
+}
+
+impl std::fmt::Debug for ScenarioState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scenario(seed {}, phones {:?})", self.seed, self.names)
+    }
+}
+
+/// What a step returns: `Err` fails the scenario with that message.
+pub type StepResult<T = ()> = Result<T, String>;
+
+impl ScenarioState {
+    /// A scenario with no phones yet.
+    pub fn new(seed: u64) -> Self {
+        ScenarioState {
+            seed,
+            builder: Some(WorldBuilder::new(seed)),
+            world: None,
+            names: Vec::new(),
+            deferred: Vec::new(),
+            media_loss_rate: BTreeMap::new(),
+            last_when: Timestamp(0),
+            never_ring: Vec::new(),
+            ring_violation: None,
+            killed_at: BTreeMap::new(),
+        }
+    }
+
+    /// The phone of a person named in a `Given ... are contacts` step.
+    pub fn phone(&self, name: &str) -> StepResult<PhoneId> {
+        self.names.iter().position(|n| n == name).ok_or_else(|| {
+            format!("{name} has no phone: name them in \"Given {name} and ... are contacts\"")
+        })
+    }
+
+    /// Adds a person's phone (once).
+    pub fn add_phone(&mut self, name: &str) -> StepResult<PhoneId> {
+        if let Ok(id) = self.phone(name) {
+            return Ok(id);
+        }
+        let builder = self
+            .builder
+            .as_mut()
+            .ok_or("phones are set up by Givens before the first When or Then")?;
+        builder.phone(name);
+        self.names.push(name.to_owned());
+        Ok(self.names.len() - 1)
+    }
+
+    /// A person's phone settings; only before the world runs.
+    pub fn setup(&mut self, name: &str) -> StepResult<&mut PhoneSetup> {
+        let id = self.phone(name)?;
+        let builder = self.builder.as_mut().ok_or_else(|| {
+            format!("{name}'s phone is set up by Givens before the first When or Then")
+        })?;
+        Ok(builder.setup(id))
+    }
+
+    /// Applies a network change now, or once the world exists.
+    pub fn network(&mut self, change: impl FnOnce(&mut World) + Send + 'static) {
+        match self.world.as_mut() {
+            Some(world) => change(world),
+            None => self.deferred.push(Box::new(change)),
+        }
+    }
+
+    /// The world, built at the first step that needs it.
+    pub fn world(&mut self) -> StepResult<&mut World> {
+        if self.world.is_none() {
+            let builder = self.builder.take().ok_or("the world could not be built")?;
+            if builder.phones().is_empty() {
+                return Err("no phones: start with \"Given Alice and Bob are contacts\"".into());
+            }
+            let mut world = builder.build();
+            for change in self.deferred.drain(..) {
+                change(&mut world);
+            }
+            self.last_when = world.now();
+            self.world = Some(world);
+        }
+        self.world
+            .as_mut()
+            .ok_or_else(|| "the world could not be built".to_owned())
+    }
+
+    /// The world, if it was built.
+    pub fn built(&self) -> Option<&World> {
+        self.world.as_ref()
+    }
+
+    /// Runs simulated time, checking the standing "does not ring" guards at every tick.
+    pub fn advance(&mut self, ms: u64) -> StepResult {
+        let end = self.world()?.now().add_ms(ms);
+        self.advance_until(end, |_| false).map(|_| ())
+    }
+
+    /// Runs until `done` holds or the clock reaches `end`; checks the guards at every tick.
+    pub fn advance_until(
+        &mut self,
+        end: Timestamp,
+        mut done: impl FnMut(&World) -> bool,
+    ) -> StepResult<bool> {
+        loop {
+            self.check_guards()?;
+            let world = self.world()?;
+            if done(world) {
+                return Ok(true);
+            }
+            if world.now() >= end {
+                return Ok(false);
+            }
+            world.run_for(TICK_MS).map_err(|e| e.to_string())?;
+        }
+    }
+
+    /// Runs until `done`, at most `seconds` after the end of the last `When` step.
+    pub fn within(&mut self, seconds: u64, done: impl FnMut(&World) -> bool) -> StepResult<bool> {
+        let end = self.last_when.add_ms(seconds * 1000);
+        self.advance_until(end, done)
+    }
+
+    /// Ends a `When` step: the phones see what it did (one tick), and "within" counts from here.
+    pub fn when_done(&mut self) -> StepResult {
+        self.advance(TICK_MS)?;
+        self.last_when = self.world()?.now();
+        Ok(())
+    }
+
+    /// Marks the end of a `When` step that already moved time on.
+    pub fn mark_when(&mut self) -> StepResult {
+        self.last_when = self.world()?.now();
+        Ok(())
+    }
+
+    /// Notes that `id`'s app was killed at `at`: the calls it had then were lost with the process,
+    /// so their chat items may stay open (SimpleX issue #2555) without breaking an invariant.
+    pub fn killed(&mut self, id: PhoneId, at: Timestamp) {
+        self.killed_at.insert(id, at);
+    }
+
+    /// From now to the end of the scenario, `id` must not ring.
+    pub fn forbid_ringing(&mut self, id: PhoneId) -> StepResult {
+        self.never_ring.push(id);
+        self.check_guards()
+    }
+
+    fn check_guards(&mut self) -> StepResult {
+        if let Some(violation) = &self.ring_violation {
+            return Err(violation.clone());
+        }
+        let Some(world) = self.world.as_ref() else {
+            return Ok(());
+        };
+        for &id in &self.never_ring {
+            if world.rings_for_a_call(id) {
+                let violation = format!("{}'s phone rang at {}", world.name(id), world.now());
+                self.ring_violation = Some(violation.clone());
+                return Err(violation);
+            }
+        }
+        Ok(())
+    }
+
+    /// The standing invariants of steps.md, checked after every scenario.
+    ///
+    /// A scenario that said a phone does not ring is first watched [`RING_GRACE_MS`] longer, so
+    /// that a ring already on its way (say, an invitation still in the relay) fails it.
+    pub fn check_invariants(&mut self) -> StepResult {
+        if !self.never_ring.is_empty() && self.world.is_some() {
+            self.advance(RING_GRACE_MS)?;
+        }
+        self.check_guards()?;
+        let Some(world) = self.world.as_ref() else {
+            return Ok(());
+        };
+        let mut broken = Vec::new();
+        let count = world.phone_count();
+        for id in 0..count {
+            let name = world.name(id).to_owned();
+            let open = world.callkit(id).open_actions().count();
+            if open > 0 {
+                broken.push(format!(
+                    "{name} left {open} CallKit action(s) neither fulfilled nor failed"
+                ));
+            }
+            let (active, view) = world.with_phone(id, |p| {
+                (
+                    p.app().active_call().is_some(),
+                    p.app().incoming_view().is_some(),
+                )
+            });
+            if !active && world.audio(id).active() {
+                broken.push(format!(
+                    "{name} has no active call but an active audio session"
+                ));
+            }
+            if !active && !view && world.ringer(id).ringtone() {
+                broken.push(format!(
+                    "{name} plays the ringtone with no call to ring for"
+                ));
+            }
+            for peer in (0..count).filter(|p| *p != id) {
+                let contact = world.contact_id(peer);
+                let killed = self.killed_at.get(&id).copied();
+                let (items, live) = world.with_phone(id, |p| {
+                    let items: Vec<CICallStatus> = p
+                        .core()
+                        .items(contact)
+                        .filter(|i| killed.is_none_or(|k| i.created_at > k))
+                        .filter_map(|i| match i.content {
+                            callsim_engine::chat::ItemContent::Call(c) => Some(c.status),
+                            callsim_engine::chat::ItemContent::CallsRejected => None,
+                        })
+                        .collect();
+                    (items, p.core().call(contact).is_some())
+                });
+                let last = items.len().saturating_sub(1);
+                for (i, status) in items.iter().enumerate() {
+                    let still_open = i == last && live;
+                    let is_final = matches!(
+                        status,
+                        CICallStatus::Missed
+                            | CICallStatus::Rejected
+                            | CICallStatus::Ended
+                            | CICallStatus::Error
+                    );
+                    if !is_final && !still_open {
+                        broken.push(format!(
+                            "{name}'s chat with {} has a call item left {status:?}",
+                            world.name(peer)
+                        ));
+                    }
+                }
+                if id < peer && world.connected(id, peer) {
+                    // The key in use: a phone without encryption support holds one but never uses it.
+                    let key = |x: PhoneId| {
+                        world.with_phone(x, |p| {
+                            p.app()
+                                .active_call()
+                                .map(|c| c.encrypted().then_some(c.shared_key))
+                        })
+                    };
+                    let ids = |x: PhoneId, y: PhoneId| {
+                        world.with_phone(x, |p| {
+                            p.core().call(world.contact_id(y)).map(|c| c.call_id)
+                        })
+                    };
+                    if key(id) != key(peer) || ids(id, peer) != ids(peer, id) {
+                        broken.push(format!(
+                            "{name} and {} are connected with different call ids or keys",
+                            world.name(peer)
+                        ));
+                    }
+                }
+            }
+            if let Some(AppCallState::Ended) = world.call_state(id) {
+                // An ended call is cleared at once; one left behind is a stuck call view.
+                broken.push(format!("{name} still shows an ended call"));
+            }
+        }
+        if !world.relay_lost_nothing() {
+            broken.push("the relay lost a message".into());
+        }
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("standing invariants broken: {}", broken.join("; ")))
+        }
+    }
+}

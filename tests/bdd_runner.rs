@@ -1,0 +1,192 @@
+//! The scenario runner's own promises: failures are explained and replayable, and the same seeds
+//! give the same results and traces whatever the concurrency.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use callsim::bdd::{BddOptions, RunSummary, run};
+
+const BROKEN: &str = r#"Feature: a broken expectation
+
+  Scenario: Bob never rings, says the scenario
+    Given Alice and Bob are contacts
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 2 seconds
+    And Alice's call state is "connected"
+
+  Scenario: This one passes
+    Given Alice and Bob are contacts
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 2 seconds
+"#;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn run_with(options: &BddOptions) -> (RunSummary, String) {
+    let mut out = Vec::new();
+    let summary = run(options, &mut out).expect("the run starts");
+    (summary, String::from_utf8(out).expect("utf-8 report"))
+}
+
+/// The replay command's arguments after `bdd`, split as a shell would (single quotes only).
+fn replay_args(command: &str) -> Vec<String> {
+    let rest = command
+        .split_once(" bdd ")
+        .map(|(_, r)| r)
+        .expect("a replay command");
+    let mut args = vec!["bdd".to_owned()];
+    let (mut current, mut quoted) = (String::new(), false);
+    for c in rest.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    args.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    args.push(current);
+    args
+}
+
+#[test]
+fn a_broken_expectation_shows_seed_replay_and_traces_and_the_replay_fails_the_same_way() {
+    let dir = scratch("broken");
+    let feature = dir.join("broken.feature");
+    fs::write(&feature, BROKEN).expect("feature file");
+    let mut options = BddOptions::new(vec![feature.clone()]);
+    options.artifacts = dir.join("artifacts");
+    let (summary, report) = run_with(&options);
+
+    assert!(summary.failed, "{report}");
+    assert_eq!(summary.scenarios.len(), 2, "{report}");
+    let broken = summary
+        .scenarios
+        .iter()
+        .find(|s| !s.passed)
+        .expect("one failure");
+    assert_eq!(broken.name, "Bob never rings, says the scenario");
+    let why = broken.failure.as_deref().unwrap_or_default();
+    assert!(
+        why.contains(r#"Alice's call state is "invitationSent", not "connected""#),
+        "{why}"
+    );
+    assert!(
+        report.contains(&format!("seed {}", broken.seed)),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("replay: {}", broken.replay())),
+        "{report}"
+    );
+    assert!(report.contains("1 passed, 1 failed"), "{report}");
+    assert_eq!(broken.artifacts.len(), 3, "{report}");
+    for file in &broken.artifacts {
+        assert!(report.contains(&file.display().to_string()), "{report}");
+        assert!(fs::metadata(file).expect("artifact").len() > 0);
+    }
+    let trace = fs::read_to_string(&broken.artifacts[0]).expect("trace");
+    assert!(trace.contains("x.call.inv"), "the trace shows the call");
+
+    // The replay command, parsed as the CLI parses it, runs that scenario alone and fails alike.
+    let args = replay_args(&broken.replay());
+    let cli = <callsim::cli::Cli as clap::Parser>::try_parse_from(
+        std::iter::once("callsim".to_owned()).chain(args),
+    )
+    .expect("the replay command parses");
+    let callsim::cli::Command::Bdd(bdd) = cli.command else {
+        panic!("the replay command is `bdd`");
+    };
+    let mut replay = bdd.options();
+    replay.artifacts = dir.join("replay");
+    let (again, report) = run_with(&replay);
+    assert_eq!(again.scenarios.len(), 1, "{report}");
+    let same = &again.scenarios[0];
+    assert_eq!(
+        (&same.name, same.seed, &same.failure),
+        (&broken.name, broken.seed, &broken.failure)
+    );
+    assert_eq!(same.sim_ms, broken.sim_ms);
+    let replayed = fs::read_to_string(&same.artifacts[0]).expect("trace");
+    assert_eq!(replayed, trace, "the replay's trace is the failure's trace");
+}
+
+fn traces(dir: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).expect("artifacts") {
+        let scenario = entry.expect("entry").path();
+        let trace = scenario.join("trace.jsonl");
+        let name = scenario
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        files.push((
+            name.unwrap_or_default(),
+            fs::read_to_string(trace).expect("trace"),
+        ));
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn the_suite_run_twice_with_different_concurrency_gives_the_same_results_and_traces() {
+    let features = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("features");
+    let dir = scratch("twice");
+    let mut runs = Vec::new();
+    for (n, concurrency) in [(1, 1), (2, 4)] {
+        let mut options = BddOptions::new(vec![features.clone()]);
+        options.tags = Some("@races or @relay_faults or @timeouts".into());
+        options.artifacts = dir.join(format!("run{n}"));
+        options.keep_artifacts = true;
+        options.concurrency = concurrency;
+        let (summary, report) = run_with(&options);
+        assert!(!summary.failed, "{report}");
+        let results: Vec<_> = summary
+            .scenarios
+            .iter()
+            .map(|s| (s.name.clone(), s.seed, s.passed, s.sim_ms))
+            .collect();
+        runs.push((results, traces(&options.artifacts)));
+    }
+    assert!(runs[0].0.len() >= 20, "the tags select the three features");
+    assert_eq!(runs[0].0, runs[1].0, "same results");
+    assert_eq!(runs[0].1.len(), runs[0].0.len(), "a trace per scenario");
+    for (a, b) in runs[0].1.iter().zip(&runs[1].1) {
+        assert_eq!(a.0, b.0);
+        assert!(a.1 == b.1, "{}: the traces differ", a.0);
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = scratch("bad");
+    let missing = BddOptions::new(vec![dir.join("nope.feature")]);
+    let err = run(&missing, &mut Vec::new()).expect_err("missing path");
+    assert!(err.contains("nope.feature does not exist"), "{err}");
+
+    let mut tags = BddOptions::new(vec![dir.clone()]);
+    tags.tags = Some("@a and and".into());
+    let err = run(&tags, &mut Vec::new()).expect_err("bad tags");
+    assert!(err.starts_with("bad --tags"), "{err}");
+
+    let unknown = dir.join("unknown.feature");
+    fs::write(
+        &unknown,
+        "Feature: x\n  Scenario: an unknown step fails\n    Given Alice and Bob are contacts\n    When Alice sings\n",
+    )
+    .expect("feature file");
+    let mut options = BddOptions::new(vec![unknown]);
+    options.artifacts = dir.join("artifacts");
+    let (summary, report) = run_with(&options);
+    assert!(
+        summary.failed,
+        "an unknown step is never skipped silently: {report}"
+    );
+}
