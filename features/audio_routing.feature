@@ -48,7 +48,7 @@ Feature: Audio routes and in-call controls
     Then Alice's call state is "connected"
     And Bob hears Alice
 
-  Scenario: Muting stops the frames the peer plays and unmuting brings them back
+  Scenario: Muting and unmuting keep the call and the peer hears the caller again
     When Alice starts an audio call to Bob
     Then Bob's phone rings within 2 seconds
     When Bob answers the call through CallKit

@@ -30,14 +30,19 @@ Feature: Timers: the 30 s CallKit answer wait, the 180 s ringing window and the 
     And the call between Alice and Bob does not connect
     And Bob's chat with Alice shows "incoming call: calling..."
 
-  Scenario: A push later than 180 seconds does not ring but leaves the invitation
+  Scenario: A push later than 180 seconds rings only as an expired call but leaves the invitation
     Given Bob's app is suspended
     And push notifications to Bob take 200 seconds
     When Alice starts an audio call to Bob
-    And 210 seconds pass
-    Then Bob has a pending call invitation from Alice
+    And 199 seconds pass
+    Then Bob has no pending call invitation
+    When 2 seconds pass
+    # iOS needs every VoIP push reported to CallKit: a dummy call, ended a second later.
+    Then Bob's phone is ringing
+    And Bob's call ends within 2 seconds
+    And Bob has a pending call invitation from Alice
     And Bob's chat with Alice shows "incoming call: calling..."
-    And Bob's phone does not ring
+    And Alice's call state is "invitationSent"
 
   Scenario: A suspended phone rings once the push arrives
     Given Bob's app is suspended

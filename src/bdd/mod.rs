@@ -10,7 +10,7 @@
 mod scenario;
 mod steps;
 
-pub use scenario::{RING_GRACE_MS, ScenarioState, StepResult};
+pub use scenario::{Observed, RING_GRACE_MS, ScenarioState, StepResult};
 
 use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -34,12 +34,15 @@ pub struct ScenarioHandle {
 }
 
 impl ScenarioHandle {
-    fn start(seed: u64) -> Self {
+    fn start(seed: u64, name: String) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         // A scenario whose thread cannot start fails at its first step.
         let _ = std::thread::Builder::new()
             .name(format!("scenario-{seed}"))
             .spawn(move || {
+                // The phones' spans nest in this one, so a log names its scenario and seed.
+                let span = tracing::info_span!("scenario", name = %name, seed);
+                let _entered = span.enter();
                 let mut state = ScenarioState::new(seed);
                 for job in rx {
                     job(&mut state);
@@ -179,9 +182,17 @@ impl ScenarioReport {
         // Relative to where the user is, as they would type it; absolute if elsewhere.
         let cwd = std::env::current_dir().unwrap_or_default();
         let feature = self.feature.strip_prefix(&cwd).unwrap_or(&self.feature);
+        let path = feature.display().to_string();
+        let plain = path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
+        let path = if plain {
+            path
+        } else {
+            format!("'{}'", path.replace('\'', "'\\''"))
+        };
         format!(
-            "cargo run --release -- bdd {} --name '^{}$' --seed {}",
-            feature.display(),
+            "cargo run --release -- bdd {path} --name '^{}$' --seed {}",
             regex_escape(&self.name),
             self.seed
         )
@@ -206,8 +217,10 @@ fn regex_escape(text: &str) -> String {
 pub struct RunSummary {
     /// Every scenario run, in order of completion.
     pub scenarios: Vec<ScenarioReport>,
-    /// Whether cucumber saw a failure (a failed step, hook or parse error).
+    /// Whether anything failed: a step, a hook, an invariant, or a feature file.
     pub failed: bool,
+    /// Feature files that could not be run, and why.
+    pub problems: Vec<String>,
 }
 
 impl RunSummary {
@@ -257,9 +270,32 @@ fn slug(text: &str) -> String {
         .join("-")
 }
 
-/// Reads several feature files or folders as one input.
-#[derive(Debug, Clone, Copy, Default)]
-struct Paths;
+/// Reads several feature files or folders as one input, and notes the files it cannot use.
+#[derive(Debug, Clone, Default)]
+struct Paths {
+    problems: Arc<Mutex<Vec<String>>>,
+}
+
+/// Two scenarios of one feature with the same name would share a seed, a replay command and an
+/// artifact folder, so names must be unique within a file.
+fn duplicate_name(feature: &gherkin::Feature) -> Option<String> {
+    let scenarios = feature
+        .scenarios
+        .iter()
+        .chain(feature.rules.iter().flat_map(|r| &r.scenarios));
+    let mut seen = std::collections::BTreeMap::new();
+    for scenario in scenarios {
+        if let Some(line) = seen.insert(scenario.name.as_str(), scenario.position.line) {
+            return Some(format!(
+                "{}: two scenarios are named {:?} (lines {line} and {}); names identify scenarios for seeds and replays",
+                feature.path.as_deref().unwrap_or(Path::new("?")).display(),
+                scenario.name,
+                scenario.position.line
+            ));
+        }
+    }
+    None
+}
 
 impl cucumber::Parser<Vec<PathBuf>> for Paths {
     type Cli = parser::basic::Cli;
@@ -267,10 +303,25 @@ impl cucumber::Parser<Vec<PathBuf>> for Paths {
 
     fn parse(self, input: Vec<PathBuf>, cli: Self::Cli) -> Self::Output {
         let mut features = Vec::new();
+        let mut problems = Vec::new();
         for path in input {
             // Basic's stream is a ready iterator: no executor needed (we run inside one).
             let parsed = cucumber::Parser::parse(parser::Basic::new(), path, cli.clone());
-            features.extend(parsed.into_inner());
+            for feature in parsed.into_inner() {
+                match &feature {
+                    Err(e) => problems.push(format!("cannot read a feature: {e}")),
+                    Ok(f) => {
+                        if let Some(problem) = duplicate_name(f) {
+                            problems.push(problem);
+                            continue;
+                        }
+                    }
+                }
+                features.push(feature);
+            }
+        }
+        if let Ok(mut all) = self.problems.lock() {
+            all.extend(problems);
         }
         stream::iter(features)
     }
@@ -297,6 +348,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
         .map(|n| regex::Regex::new(n).map_err(|e| format!("bad --name {n:?}: {e}")))
         .transpose()?;
     let reports: Arc<Mutex<Vec<ScenarioReport>>> = Arc::default();
+    let paths = Paths::default();
     let sink = |path: &Option<PathBuf>| -> Result<Box<dyn Write>, String> {
         match path {
             Some(p) => std::fs::File::create(p)
@@ -320,7 +372,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
     let keep_artifacts = options.keep_artifacts;
     // Our own command line, not cucumber's: `with_default_cli` stops it reading `argv`.
     let cucumber = cucumber::Cucumber::<_, _, Vec<PathBuf>, _, _, cucumber::cli::Empty>::custom(
-        Paths,
+        paths.clone(),
         runner::Basic::default().steps(CallWorld::collection()),
         writer,
     )
@@ -330,7 +382,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
         let seed = seed_override.unwrap_or_else(|| scenario_seed(feature, scenario));
         world.seed = seed;
         world.started = Instant::now();
-        world.handle = Some(ScenarioHandle::start(seed));
+        world.handle = Some(ScenarioHandle::start(seed, scenario.name.clone()));
         async {}.boxed_local()
     })
     .after(move |feature, rule, scenario, finished, world| {
@@ -416,7 +468,12 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
     let failed = cucumber::writer::Stats::<CallWorld>::execution_has_failed(&finished);
     let mut scenarios = reports.lock().map(|r| r.clone()).unwrap_or_default();
     scenarios.sort_by(|a, b| (&a.feature, &a.name).cmp(&(&b.feature, &b.name)));
-    let summary = RunSummary { scenarios, failed };
+    let problems = paths.problems.lock().map(|p| p.clone()).unwrap_or_default();
+    let summary = RunSummary {
+        scenarios,
+        failed: failed || !problems.is_empty(),
+        problems,
+    };
     print_report(&summary, out).map_err(|e| format!("cannot write the report: {e}"))?;
     Ok(summary)
 }
@@ -509,7 +566,10 @@ fn print_report(summary: &RunSummary, out: &mut impl Write) -> io::Result<()> {
             }
         }
     }
-    if summary.scenarios.is_empty() {
+    for problem in &summary.problems {
+        writeln!(out, "FAIL {problem}")?;
+    }
+    if summary.scenarios.is_empty() && summary.problems.is_empty() {
         writeln!(
             out,
             "no scenario matched: check the paths, --tags and --name"

@@ -7,13 +7,49 @@ use std::collections::BTreeMap;
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::protocol::{CICallStatus, Timestamp};
-use callsim_sim::world::{PhoneId, PhoneSetup, TICK_MS, World, WorldBuilder};
+use callsim_sim::world::{PhoneId, PhoneSetup, RtcStats, TICK_MS, World, WorldBuilder};
 
 /// How long past its last step a scenario with `Then X's phone does not ring` is watched.
 pub const RING_GRACE_MS: u64 = 5_000;
 
 /// A network change asked for before the world exists, applied once it does.
 type Deferred = Box<dyn FnOnce(&mut World) + Send>;
+
+/// What the "within N seconds" steps can ask about the past: the phones' ringing, idleness and
+/// connections, recorded at every tick they changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observed {
+    /// Whether each phone rings (a CallKit incoming call, or the in-app view with its ringtone).
+    pub ringing: Vec<bool>,
+    /// Whether each phone has neither an active call nor a ringing one.
+    pub idle: Vec<bool>,
+    /// The pairs of phones connected to each other, lower id first.
+    pub connected: Vec<(PhoneId, PhoneId)>,
+}
+
+impl Observed {
+    fn of(world: &World) -> Self {
+        let n = world.phone_count();
+        let ringing: Vec<bool> = (0..n).map(|id| world.ringing(id)).collect();
+        let idle = (0..n)
+            .map(|id| world.call_state(id).is_none() && !ringing[id])
+            .collect();
+        let connected = (0..n)
+            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+            .filter(|&(a, b)| world.connected(a, b))
+            .collect();
+        Observed {
+            ringing,
+            idle,
+            connected,
+        }
+    }
+
+    /// Whether `a` and `b` are connected to each other.
+    pub fn are_connected(&self, a: PhoneId, b: PhoneId) -> bool {
+        self.connected.contains(&(a.min(b), a.max(b)))
+    }
+}
 
 /// What a scenario has set up and run so far.
 pub struct ScenarioState {
@@ -32,6 +68,10 @@ pub struct ScenarioState {
     ring_violation: Option<String>,
     /// When each phone's app was last killed: calls it had then were lost, not ended.
     killed_at: BTreeMap<PhoneId, Timestamp>,
+    /// Every change of what the phones show, in time order.
+    history: Vec<(Timestamp, Observed)>,
+    /// Each phone's media counters when its latest call connected: "so far" counts from here.
+    media_at_connect: BTreeMap<PhoneId, RtcStats>,
 }
 
 impl std::fmt::Debug for ScenarioState {
@@ -57,6 +97,8 @@ impl ScenarioState {
             never_ring: Vec::new(),
             ring_violation: None,
             killed_at: BTreeMap::new(),
+            history: Vec::new(),
+            media_at_connect: BTreeMap::new(),
         }
     }
 
@@ -128,13 +170,15 @@ impl ScenarioState {
         self.advance_until(end, |_| false).map(|_| ())
     }
 
-    /// Runs until `done` holds or the clock reaches `end`; checks the guards at every tick.
+    /// Runs until `done` holds or the clock reaches `end`; checks the guards and records what
+    /// the phones show at every tick.
     pub fn advance_until(
         &mut self,
         end: Timestamp,
         mut done: impl FnMut(&World) -> bool,
     ) -> StepResult<bool> {
         loop {
+            self.observe()?;
             self.check_guards()?;
             let world = self.world()?;
             if done(world) {
@@ -147,10 +191,58 @@ impl ScenarioState {
         }
     }
 
-    /// Runs until `done`, at most `seconds` after the end of the last `When` step.
-    pub fn within(&mut self, seconds: u64, done: impl FnMut(&World) -> bool) -> StepResult<bool> {
+    fn observe(&mut self) -> StepResult {
+        self.world()?;
+        let Some(world) = self.world.as_ref() else {
+            return Ok(());
+        };
+        let (now, seen) = (world.now(), Observed::of(world));
+        let before = self
+            .history
+            .last()
+            .map(|(_, o)| o.connected.as_slice())
+            .unwrap_or_default();
+        for &(a, b) in seen.connected.iter().filter(|pair| !before.contains(pair)) {
+            for id in [a, b] {
+                self.media_at_connect.insert(id, world.rtc_stats(id));
+            }
+        }
+        if self.history.last().is_none_or(|(_, last)| *last != seen) {
+            self.history.push((now, seen));
+        }
+        Ok(())
+    }
+
+    /// Whether `seen` held at some moment from the end of the last `When` to `end`.
+    fn seen_between(&self, end: Timestamp, seen: &impl Fn(&Observed) -> bool) -> bool {
+        let start = self.last_when;
+        // The state in effect at `start` is the last change at or before it.
+        let first = self
+            .history
+            .iter()
+            .rposition(|(t, _)| *t <= start)
+            .unwrap_or(0);
+        self.history[first..]
+            .iter()
+            .take_while(|(t, _)| *t <= end)
+            .any(|(_, o)| seen(o))
+    }
+
+    /// Whether `seen` holds at some moment up to `seconds` after the end of the last `When`,
+    /// running the world as far as needed. A moment an earlier step already ran past counts
+    /// as it was then, not as it is now.
+    pub fn within(&mut self, seconds: u64, seen: impl Fn(&Observed) -> bool) -> StepResult<bool> {
         let end = self.last_when.add_ms(seconds * 1000);
-        self.advance_until(end, done)
+        loop {
+            self.observe()?;
+            if self.seen_between(end, &seen) {
+                return Ok(true);
+            }
+            if self.world()?.now() >= end {
+                return Ok(false);
+            }
+            self.advance(TICK_MS)?;
+        }
     }
 
     /// Ends a `When` step: the phones see what it did (one tick), and "within" counts from here.
@@ -173,9 +265,40 @@ impl ScenarioState {
     }
 
     /// From now to the end of the scenario, `id` must not ring.
+    /// A ring since the end of the last `When` breaks it too.
     pub fn forbid_ringing(&mut self, id: PhoneId) -> StepResult {
+        self.observe()?;
+        let now = self.world()?.now();
+        if self.seen_between(now, &|o: &Observed| {
+            o.ringing.get(id).copied().unwrap_or(false)
+        }) {
+            let name = self.world()?.name(id).to_owned();
+            return Err(format!(
+                "{name}'s phone rang after the last When (at {})",
+                self.ring_started(id).unwrap_or(now)
+            ));
+        }
         self.never_ring.push(id);
         self.check_guards()
+    }
+
+    /// `id`'s media counters now and when its latest call connected.
+    pub fn media_since_connect(&mut self, id: PhoneId) -> StepResult<(RtcStats, RtcStats)> {
+        self.observe()?;
+        let now = self.world()?.rtc_stats(id);
+        Ok((
+            self.media_at_connect.get(&id).cloned().unwrap_or_default(),
+            now,
+        ))
+    }
+
+    /// When `id` last started ringing, from the recorded history.
+    fn ring_started(&self, id: PhoneId) -> Option<Timestamp> {
+        self.history
+            .iter()
+            .filter(|(t, o)| *t >= self.last_when && o.ringing.get(id).copied().unwrap_or(false))
+            .map(|(t, _)| *t)
+            .next()
     }
 
     fn check_guards(&mut self) -> StepResult {
@@ -186,7 +309,7 @@ impl ScenarioState {
             return Ok(());
         };
         for &id in &self.never_ring {
-            if world.rings_for_a_call(id) {
+            if world.ringing(id) {
                 let violation = format!("{}'s phone rang at {}", world.name(id), world.now());
                 self.ring_violation = Some(violation.clone());
                 return Err(violation);
@@ -200,9 +323,14 @@ impl ScenarioState {
     /// A scenario that said a phone does not ring is first watched [`RING_GRACE_MS`] longer, so
     /// that a ring already on its way (say, an invitation still in the relay) fails it.
     pub fn check_invariants(&mut self) -> StepResult {
+        self.check_state_invariants()?;
         if !self.never_ring.is_empty() && self.world.is_some() {
             self.advance(RING_GRACE_MS)?;
         }
+        self.check_guards()
+    }
+
+    fn check_state_invariants(&mut self) -> StepResult {
         self.check_guards()?;
         let Some(world) = self.world.as_ref() else {
             return Ok(());

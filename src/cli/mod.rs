@@ -211,7 +211,8 @@ pub fn run(cli: Cli) -> ExitCode {
 fn execute(cli: Cli) -> Result<ExitCode, CliError> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let mut err = io::stderr().lock();
+    // Not locked for the whole command: scenario threads log to stderr meanwhile.
+    let mut err = io::stderr();
     let code = match cli.command {
         Command::Protocol(ProtocolCommand::Decode { input }) => {
             let reader = open(&input)?;

@@ -132,7 +132,6 @@ async fn media_blocked(w: &mut CallWorld, a: String, b: String, what: String) {
 #[when(regex = r"^the relay (goes down|comes back|restarts)$")]
 async fn relay_state(w: &mut CallWorld, what: String) {
     change(w, move |s| {
-        s.world()?;
         match what.as_str() {
             "goes down" => s.network(|world| world.relay_down()),
             "comes back" => s.network(|world| world.relay_up()),

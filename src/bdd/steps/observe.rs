@@ -30,7 +30,7 @@ fn state_name(state: Option<AppCallState>) -> String {
 async fn rings_within(w: &mut CallWorld, who: String, seconds: u64) {
     check(w, move |s| {
         let id = s.phone(&who)?;
-        let rang = s.within(seconds, |w| w.rings_for_a_call(id))?;
+        let rang = s.within(seconds, |o| o.ringing[id])?;
         expect(rang, || {
             format!("{who}'s phone did not ring within {seconds} s")
         })
@@ -114,7 +114,7 @@ async fn ringtone_stops(w: &mut CallWorld, who: String) {
 async fn connects_within(w: &mut CallWorld, a: String, b: String, seconds: u64) {
     check(w, move |s| {
         let (x, y) = (s.phone(&a)?, s.phone(&b)?);
-        let connected = s.within(seconds, |w| w.connected(x, y))?;
+        let connected = s.within(seconds, |o| o.are_connected(x, y))?;
         let world = s.world()?;
         expect(connected, || {
             format!(
@@ -157,7 +157,7 @@ async fn call_ends(w: &mut CallWorld, who: String, seconds: u64) {
     check(w, move |s| {
         let id = s.phone(&who)?;
         // A ringing invitation is a call too: it has ended when it stops ringing.
-        let ended = s.within(seconds, |w| w.call_state(id).is_none() && !w.ringing(id))?;
+        let ended = s.within(seconds, |o| o.idle[id])?;
         expect(ended, || {
             format!("{who}'s call did not end within {seconds} s")
         })
@@ -199,15 +199,20 @@ async fn fulfilled_after_connect(w: &mut CallWorld, who: String) {
         let ActionOutcome::Fulfilled(at) = answer_outcome(world, id)? else {
             return Err(format!("{who}'s CallKit answer action was not fulfilled"));
         };
+        let performed = world
+            .callkit(id)
+            .last_answer()
+            .map_or(at, |a| a.performed_at);
+        // This call's connection: the first one after the answer was performed.
         let connected_at = world.observations(id).ui.iter().find_map(|(t, e)| {
-            matches!(
+            let connected = matches!(
                 e,
                 UiEvent::CallState {
                     state: Some(AppCallState::Connected),
                     ..
                 }
-            )
-            .then_some(*t)
+            );
+            (connected && *t >= performed).then_some(*t)
         });
         match connected_at {
             Some(connected) => expect(at >= connected, || {
@@ -386,7 +391,13 @@ async fn asked(w: &mut CallWorld, who: String, what: String) {
 #[then(regex = r"^([A-Z][a-z]+) hears ([A-Z][a-z]+)$")]
 async fn hears(w: &mut CallWorld, listener: String, speaker: String) {
     check(w, move |s| {
-        let (id, _) = (s.phone(&listener)?, s.phone(&speaker)?);
+        let (id, from) = (s.phone(&listener)?, s.phone(&speaker)?);
+        if !s.world()?.connected(id, from) {
+            return Err(format!(
+                "{listener} is not in a connected call with {speaker}"
+            ));
+        }
+        // Half a second of listening: about 25 frames at SimRtc's 20 ms.
         let before = s.world()?.rtc_stats(id).audio_frames_received;
         s.advance(500)?;
         let after = s.world()?.rtc_stats(id).audio_frames_received;
@@ -406,11 +417,16 @@ async fn hears(w: &mut CallWorld, listener: String, speaker: String) {
 async fn receives_share(w: &mut CallWorld, listener: String, percent: f64, speaker: String) {
     check(w, move |s| {
         let (id, from) = (s.phone(&listener)?, s.phone(&speaker)?);
-        let world = s.world()?;
-        let (got, sent) = (
-            world.rtc_stats(id).audio_frames_received,
-            world.rtc_stats(from).audio_frames_sent,
-        );
+        if !s.world()?.connected(id, from) {
+            return Err(format!(
+                "{listener} is not in a connected call with {speaker}"
+            ));
+        }
+        // Over the call so far: the counters since the two connected.
+        let (base_rx, now_rx) = s.media_since_connect(id)?;
+        let (base_tx, now_tx) = s.media_since_connect(from)?;
+        let got = now_rx.audio_frames_received - base_rx.audio_frames_received;
+        let sent = now_tx.audio_frames_sent - base_tx.audio_frames_sent;
         let share = if sent == 0 {
             0.0
         } else {

@@ -19,18 +19,15 @@ async fn act(w: &mut CallWorld, f: impl FnOnce(&mut ScenarioState) -> StepResult
     .await;
 }
 
-/// The caller whose call is in front of `id`: on the in-app view, else the newest invitation.
+/// The caller on `id`'s in-app incoming call view; the in-app buttons exist only there.
 fn incoming_caller(world: &World, id: PhoneId) -> StepResult<ContactId> {
     world.with_phone(id, |p| {
-        p.app()
-            .incoming_view()
-            .or_else(|| {
-                p.app()
-                    .invitations()
-                    .max_by_key(|i| i.invitation.call_ts)
-                    .map(|i| i.invitation.contact.contact_id)
-            })
-            .ok_or_else(|| format!("{} has no incoming call to act on", world.name(id)))
+        p.app().incoming_view().ok_or_else(|| {
+            format!(
+                "{} has no in-app incoming call view to act on (a CallKit call is answered or declined \"through CallKit\")",
+                world.name(id)
+            )
+        })
     })
 }
 
