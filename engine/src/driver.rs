@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+// tokio's clock: simulated under turmoil or a paused runtime, the wall clock only in real runs.
 use tokio::time::{Instant, sleep_until};
 use tracing::{Instrument, debug, error};
 

@@ -310,6 +310,31 @@ mod tests {
     }
 
     #[test]
+    fn the_accounting_sees_every_message_and_notices_a_lost_one() {
+        let mut relay = Relay::new();
+        relay.subscribe(1);
+        relay.hold(1, "x.call.answer");
+        relay.duplicate(1, "x.call.offer");
+        relay.send(Timestamp(1), 0, 1, "inv".into(), true, "x.call.inv");
+        relay.send(Timestamp(2), 0, 1, "offer".into(), false, "x.call.offer");
+        relay.send(Timestamp(3), 0, 1, "answer".into(), false, "x.call.answer");
+        relay.send(Timestamp(4), 1, 0, "push".into(), true, "x.call.inv");
+        assert!(relay.lost_nothing());
+        relay.ack(0, 1, 1);
+        relay.restart();
+        assert!(relay.lost_nothing());
+        relay.fetch_for_push(1, 0);
+        relay.release(1);
+        assert!(relay.lost_nothing());
+        // A message that vanishes without being acknowledged or fetched is a loss.
+        for queue in relay.queues.values_mut() {
+            queue.messages.clear();
+            queue.held.clear();
+        }
+        assert!(!relay.lost_nothing());
+    }
+
+    #[test]
     fn one_unacknowledged_message_at_a_time_in_order() {
         let mut relay = Relay::new();
         relay.subscribe(1);

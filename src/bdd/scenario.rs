@@ -164,28 +164,16 @@ impl ScenarioState {
         self.world.as_ref()
     }
 
-    /// Runs simulated time, checking the standing "does not ring" guards at every tick.
+    /// Runs simulated time a tick at a time, recording what the phones show and checking the
+    /// standing "does not ring" guards at every tick.
     pub fn advance(&mut self, ms: u64) -> StepResult {
         let end = self.world()?.now().add_ms(ms);
-        self.advance_until(end, |_| false).map(|_| ())
-    }
-
-    /// Runs until `done` holds or the clock reaches `end`; checks the guards and records what
-    /// the phones show at every tick.
-    pub fn advance_until(
-        &mut self,
-        end: Timestamp,
-        mut done: impl FnMut(&World) -> bool,
-    ) -> StepResult<bool> {
         loop {
             self.observe()?;
             self.check_guards()?;
             let world = self.world()?;
-            if done(world) {
-                return Ok(true);
-            }
             if world.now() >= end {
-                return Ok(false);
+                return Ok(());
             }
             world.run_for(TICK_MS).map_err(|e| e.to_string())?;
         }

@@ -766,26 +766,6 @@ impl World {
         self.with_phone(id, |p| p.app().active_call().map(|c| c.state))
     }
 
-    /// Whether the phone rings for a call: CallKit's incoming screen for a call the chat core
-    /// knows, or the in-app view with ringtone. The dummy call iOS makes the app report for an
-    /// expired VoIP push is not a ringing call.
-    pub fn rings_for_a_call(&self, id: PhoneId) -> bool {
-        let uuids: Vec<String> = self.with_phone(id, |p| {
-            p.core()
-                .api_get_call_invitations()
-                .into_iter()
-                .map(|i| i.call_uuid)
-                .collect()
-        });
-        let callkit = self
-            .callkit(id)
-            .ringing()
-            .is_some_and(|(uuid, _)| uuids.contains(uuid));
-        callkit
-            || (self.with_phone(id, |p| p.app().incoming_view().is_some())
-                && self.ringer(id).ringtone())
-    }
-
     /// Whether the phone rings: CallKit's incoming screen, or the in-app view with ringtone.
     pub fn ringing(&self, id: PhoneId) -> bool {
         self.callkit(id).ringing().is_some()

@@ -40,6 +40,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::Serialize;
 use tokio::sync::mpsc;
+// tokio's clock, which turmoil drives: simulated time, never the wall clock.
 use tokio::time::Instant;
 use tracing::debug;
 use turmoil::net::UdpSocket;

@@ -88,9 +88,14 @@ async fn in_app_view(w: &mut CallWorld, who: String, kind: String, caller: Strin
         let contact = world.contact_id(from);
         let wanted = media(&kind);
         let shown = world.with_phone(id, |p| p.app().incoming_view() == Some(contact));
-        let right_media = world.observations(id).ui.iter().rev().any(|(_, e)| {
-            matches!(e, UiEvent::IncomingCallShown { contact_id, media } if *contact_id == contact && *media == wanted)
+        // The media of the view showing now: the latest one shown for this caller.
+        let showing = world.observations(id).ui.iter().rev().find_map(|(_, e)| match e {
+            UiEvent::IncomingCallShown { contact_id, media } if *contact_id == contact => {
+                Some(*media)
+            }
+            _ => None,
         });
+        let right_media = showing == Some(wanted);
         expect(shown && right_media && world.ringer(id).ringtone(), || {
             format!("{who} does not see the in-app view for a {kind} call from {caller} with its ringtone")
         })
