@@ -238,6 +238,14 @@ const STRICT: &str = r#"Feature: steps keep their word
     And 3 seconds pass
     Then Bob's phone does not ring
 
+  Scenario: an answer still waiting at the end breaks a standing invariant
+    Given Alice and Bob are contacts
+    And Bob's app is not running
+    And Bob's chat takes 60 seconds to start
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 3 seconds
+    When Bob answers the call through CallKit
+
   Scenario: a relay fault as a Given leaves the phones open to set-up
     Given Alice and Bob are contacts
     And the relay goes down
@@ -279,6 +287,12 @@ fn steps_fail_when_their_words_are_not_true() {
     );
     assert!(
         why("a ring before").contains("rang after the last When"),
+        "{report}"
+    );
+    assert!(
+        why("an answer still waiting").contains(
+            "standing invariants broken: Bob left 1 CallKit action(s) neither fulfilled nor failed"
+        ),
         "{report}"
     );
     assert_eq!(why("a relay fault"), "", "{report}");

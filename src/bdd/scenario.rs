@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use callsim_engine::app::AppCallState;
+use callsim_engine::chat::ItemId;
 use callsim_engine::protocol::{CICallStatus, Timestamp};
 use callsim_sim::world::{PhoneId, PhoneSetup, RtcStats, TICK_MS, World, WorldBuilder};
 
@@ -66,8 +67,9 @@ pub struct ScenarioState {
     /// Phones that must not ring from now to the end (`Then X's phone does not ring`).
     never_ring: Vec<PhoneId>,
     ring_violation: Option<String>,
-    /// When each phone's app was last killed: calls it had then were lost, not ended.
-    killed_at: BTreeMap<PhoneId, Timestamp>,
+    /// Each killed phone's newest chat item when it was killed: calls it had then were lost,
+    /// not ended.
+    last_item_at_kill: BTreeMap<PhoneId, ItemId>,
     /// Every change of what the phones show, in time order.
     history: Vec<(Timestamp, Observed)>,
     /// Each phone's media counters when its latest call connected: "so far" counts from here.
@@ -96,7 +98,7 @@ impl ScenarioState {
             last_when: Timestamp(0),
             never_ring: Vec::new(),
             ring_violation: None,
-            killed_at: BTreeMap::new(),
+            last_item_at_kill: BTreeMap::new(),
             history: Vec::new(),
             media_at_connect: BTreeMap::new(),
         }
@@ -246,10 +248,22 @@ impl ScenarioState {
         Ok(())
     }
 
-    /// Notes that `id`'s app was killed at `at`: the calls it had then were lost with the process,
-    /// so their chat items may stay open (SimpleX issue #2555) without breaking an invariant.
-    pub fn killed(&mut self, id: PhoneId, at: Timestamp) {
-        self.killed_at.insert(id, at);
+    /// Notes, just before `id`'s app is killed, that the calls it has now are lost with the
+    /// process, so their chat items may stay open (SimpleX issue #2555) without breaking an
+    /// invariant. Items are told apart by id: a received item's time is the relay's, not ours.
+    pub fn killed(&mut self, id: PhoneId) -> StepResult {
+        let world = self.world()?;
+        let newest = (0..world.phone_count())
+            .filter(|peer| *peer != id)
+            .filter_map(|peer| {
+                let contact = world.contact_id(peer);
+                world.with_phone(id, |p| p.core().items(contact).map(|i| i.id).max())
+            })
+            .max();
+        if let Some(newest) = newest {
+            self.last_item_at_kill.insert(id, newest);
+        }
+        Ok(())
     }
 
     /// From now to the end of the scenario, `id` must not ring.
@@ -351,12 +365,12 @@ impl ScenarioState {
             }
             for peer in (0..count).filter(|p| *p != id) {
                 let contact = world.contact_id(peer);
-                let killed = self.killed_at.get(&id).copied();
+                let lost_up_to = self.last_item_at_kill.get(&id).copied();
                 let (items, live) = world.with_phone(id, |p| {
                     let items: Vec<CICallStatus> = p
                         .core()
                         .items(contact)
-                        .filter(|i| killed.is_none_or(|k| i.created_at > k))
+                        .filter(|i| lost_up_to.is_none_or(|newest| i.id > newest))
                         .filter_map(|i| match i.content {
                             callsim_engine::chat::ItemContent::Call(c) => Some(c.status),
                             callsim_engine::chat::ItemContent::CallsRejected => None,

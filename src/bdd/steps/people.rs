@@ -185,13 +185,11 @@ async fn time_passes(w: &mut CallWorld, n: u64, unit: String) {
 async fn app_process(w: &mut CallWorld, who: String, what: String) {
     act(w, move |s| {
         let id = s.phone(&who)?;
-        let world = s.world()?;
         if what == "killed" {
-            world.kill_app(id);
-            let now = world.now();
-            s.killed(id, now);
+            s.killed(id)?;
+            s.world()?.kill_app(id);
         } else {
-            world.launch_app(id);
+            s.world()?.launch_app(id);
         }
         Ok(())
     })
