@@ -135,6 +135,8 @@ pub struct BddOptions {
     pub steps: bool,
     /// Write the trace and diagrams of every scenario, not only the failing ones.
     pub keep_artifacts: bool,
+    /// Show a running count of finished scenarios on stderr (for a terminal).
+    pub progress: bool,
 }
 
 impl BddOptions {
@@ -151,6 +153,7 @@ impl BddOptions {
             artifacts: PathBuf::from("target/callsim-bdd"),
             steps: false,
             keep_artifacts: false,
+            progress: false,
         }
     }
 }
@@ -369,7 +372,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
         .normalized();
     let seed_override = options.seed;
     let (after_reports, artifacts) = (Arc::clone(&reports), options.artifacts.clone());
-    let keep_artifacts = options.keep_artifacts;
+    let (keep_artifacts, progress) = (options.keep_artifacts, options.progress);
     // Our own command line, not cucumber's: `with_default_cli` stops it reading `argv`.
     let cucumber = cucumber::Cucumber::<_, _, Vec<PathBuf>, _, _, cucumber::cli::Empty>::custom(
         paths.clone(),
@@ -443,6 +446,14 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
             };
             if let Ok(mut reports) = reports.lock() {
                 reports.push(report);
+                if progress {
+                    let failed = reports.iter().filter(|r| !r.passed).count();
+                    let _ = write!(
+                        io::stderr(),
+                        "\r{} scenarios run, {failed} failed",
+                        reports.len()
+                    );
+                }
             }
             // cucumber counts a step's failure itself; ours (an unknown step, a broken invariant)
             // fail the scenario through its after hook.
@@ -465,6 +476,9 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
             && name.as_ref().is_none_or(|n| n.is_match(&scenario.name))
     };
     let finished = futures::executor::block_on(cucumber.filter_run(options.paths.clone(), filter));
+    if progress {
+        let _ = writeln!(io::stderr());
+    }
     let failed = cucumber::writer::Stats::<CallWorld>::execution_has_failed(&finished);
     let mut scenarios = reports.lock().map(|r| r.clone()).unwrap_or_default();
     scenarios.sort_by(|a, b| (&a.feature, &a.name).cmp(&(&b.feature, &b.name)));

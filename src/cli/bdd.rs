@@ -54,6 +54,7 @@ impl BddArgs {
         options.artifacts = self.artifacts.clone();
         options.steps = self.steps;
         options.keep_artifacts = self.keep_artifacts;
+        options.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
         options
     }
 }
