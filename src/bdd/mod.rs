@@ -6,6 +6,15 @@
 //! `@seed(N)` tag, else a hash of the feature file and the scenario's name: stable across runs.
 //! After every scenario the standing invariants are checked; a failing scenario leaves its
 //! trace and sequence diagrams under `target/callsim-bdd/` and a command that replays it.
+//!
+//! The run loop of a step: cucumber calls the step on its executor; the step sends a closure to
+//! the scenario's thread and waits for its answer. `Given`s only shape the phones; the world is
+//! built by the first step that needs it, with network changes asked for earlier applied then.
+//! A `When` acts and runs one tick (10 simulated ms) so the phones see it, and marks the time
+//! "within N seconds" counts from. Time only moves tick by tick through
+//! [`ScenarioState::advance`], which records what the phones show ([`Observed`]) whenever it
+//! changes and checks the "does not ring" guards, so a `Then ... within N seconds` can judge the
+//! past as it was, and a ring is caught in the tick it starts.
 
 mod scenario;
 mod steps;
