@@ -15,7 +15,7 @@ Feature: Apps killed and restarted around a call
     And Alice's app is killed
     And Alice's app is started
     And the relay releases the held messages to Alice
-    And 10 seconds pass
+    And 60 seconds pass
     Then Bob's call state is "offerSent"
     And the call between Alice and Bob does not connect
     And Alice's call state is "none"

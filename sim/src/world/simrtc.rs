@@ -206,7 +206,9 @@ struct Session {
     remote_relayed: Vec<SocketAddr>,
     selected: Option<SocketAddr>,
     phase: Phase,
-    created: Instant,
+    /// When ICE checking began (the peer's description applied). The 30 s failure counts from
+    /// here, as an ICE agent's does: an offerer still waiting for its answer never fails.
+    checking_since: Option<Instant>,
     describe_at: Option<Instant>,
     trickle_at: Option<Instant>,
     last_check: Option<Instant>,
@@ -346,6 +348,7 @@ impl Engine {
                 let mut session = self.new_session(token, Role::Answerer, media, cipher, relay);
                 session.add_candidates(&ice_candidates);
                 session.phase = Phase::Checking;
+                session.checking_since = Some(Instant::now());
                 self.session = Some(session);
                 self.respond(connection("connecting"));
             }
@@ -358,6 +361,7 @@ impl Engine {
                     Some(session) => {
                         session.add_candidates(&ice_candidates);
                         session.phase = Phase::Checking;
+                        session.checking_since = Some(Instant::now());
                         self.respond(connection("connecting"));
                     }
                     None => self.respond(WebRtcResponse::Error {
@@ -422,7 +426,7 @@ impl Engine {
             remote_relayed: Vec::new(),
             selected: None,
             phase: Phase::Waiting,
-            created: now,
+            checking_since: None,
             describe_at: Some(now + GATHER),
             trickle_at: relayed.is_none().then_some(now + GATHER + TRICKLE),
             last_check: None,
@@ -463,7 +467,9 @@ impl Engine {
         let Some(s) = &self.session else {
             return far;
         };
-        let mut next = far.min(s.created + FAILED_AFTER);
+        let mut next = s
+            .checking_since
+            .map_or(far, |since| far.min(since + FAILED_AFTER));
         for at in [s.describe_at, s.trickle_at].into_iter().flatten() {
             next = next.min(at);
         }
@@ -546,7 +552,10 @@ impl Engine {
                 }
                 self.send_media(&mut session, now);
             }
-            _ if now.duration_since(session.created) >= FAILED_AFTER => {
+            _ if session
+                .checking_since
+                .is_some_and(|since| now.duration_since(since) >= FAILED_AFTER) =>
+            {
                 // Not connected within `iceInactiveTimeout`.
                 lock_stats(&self.task.stats).failed += 1;
                 self.respond(connection("failed"));
