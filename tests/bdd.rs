@@ -9,13 +9,7 @@ fn main() -> ExitCode {
     options.artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/callsim-bdd");
     let mut out = std::io::stdout();
     match callsim::bdd::run(&options, &mut out) {
-        Ok(summary)
-            if !summary.failed
-                && !summary.scenarios.is_empty()
-                && summary.passed() == summary.scenarios.len() =>
-        {
-            ExitCode::SUCCESS
-        }
+        Ok(summary) if summary.succeeded() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("bdd: {error}");

@@ -240,6 +240,12 @@ impl RunSummary {
     pub fn passed(&self) -> usize {
         self.scenarios.iter().filter(|s| s.passed).count()
     }
+
+    /// Whether the run is a success: something ran and everything passed. Nothing run counts
+    /// as a failure, so a typo in `--tags` cannot pass CI.
+    pub fn succeeded(&self) -> bool {
+        !self.failed && !self.scenarios.is_empty() && self.passed() == self.scenarios.len()
+    }
 }
 
 /// A seed from the scenario's `@seed(N)` tag, or a hash of where it is.

@@ -170,7 +170,10 @@ pub fn bdd(
     let started = Instant::now();
     let summary = crate::bdd::run(&options, &mut io::sink())?;
     let wall_seconds = started.elapsed().as_secs_f64().max(1e-9);
-    if summary.failed || summary.passed() < summary.scenarios.len() {
+    if summary.scenarios.is_empty() {
+        return Err("no scenario ran: check the paths".into());
+    }
+    if !summary.succeeded() {
         let failed: Vec<_> = summary
             .scenarios
             .iter()
