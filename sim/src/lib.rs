@@ -10,4 +10,5 @@
 #![forbid(unsafe_code)]
 
 pub mod memory;
+pub mod realrtc;
 pub mod world;

@@ -98,6 +98,8 @@ pub struct PhoneSetup {
     pub permission_answers: BTreeMap<Permission, bool>,
     /// One-way latency of the link to the relay.
     pub relay_latency_ms: u64,
+    /// The phone runs the real WebRTC stack (webrtc-rs, [`crate::realrtc`]) instead of SimRtc.
+    pub real_webrtc: bool,
 }
 
 impl PhoneSetup {
@@ -113,6 +115,7 @@ impl PhoneSetup {
             encryption: true,
             permission_answers: BTreeMap::new(),
             relay_latency_ms: 20,
+            real_webrtc: false,
         }
     }
 }
@@ -274,7 +277,7 @@ pub struct PhoneHandle {
     ringer: Shared<FakeRinger>,
     seen: Shared<PhoneObservations>,
     rtc_stats: Shared<RtcStats>,
-    rtc_control: Arc<Mutex<Option<mpsc::UnboundedSender<simrtc::RtcControl>>>>,
+    rtc_control: Arc<Mutex<Option<RtcKill>>>,
     wrong_key: Arc<AtomicBool>,
     chat: Arc<watch::Sender<bool>>,
     chat_start_ms: Arc<AtomicU64>,
@@ -444,6 +447,7 @@ impl World {
             wrong_key: Arc::clone(&wrong_key),
             trace,
             turn,
+            real_webrtc: setup.real_webrtc,
         };
         sim.client(name.as_str(), host.run());
         PhoneHandle {
@@ -573,8 +577,8 @@ impl World {
         handle.callkit.fake.lock().app_killed(now);
         handle.ringer.lock().silence();
         handle.audio.lock().set_active_by_callkit(now, false);
-        if let Some(control) = handle.rtc_control.lock().ok().and_then(|c| c.clone()) {
-            let _ = control.send(simrtc::RtcControl::Kill);
+        if let Some(kill) = handle.rtc_control.lock().ok().and_then(|c| c.clone()) {
+            kill.kill();
         }
         self.deliver(id, Input::Lifecycle(LifecycleEvent::AppKilled));
     }
@@ -861,6 +865,22 @@ impl std::fmt::Display for WorldError {
 
 impl std::error::Error for WorldError {}
 
+/// Stops a phone's WebRTC engine as a dying process would: without a word.
+#[derive(Debug, Clone)]
+enum RtcKill {
+    Sim(mpsc::UnboundedSender<simrtc::RtcControl>),
+    Real(mpsc::UnboundedSender<crate::realrtc::RealRtcControl>),
+}
+
+impl RtcKill {
+    fn kill(&self) {
+        let _ = match self {
+            RtcKill::Sim(tx) => tx.send(simrtc::RtcControl::Kill).is_ok(),
+            RtcKill::Real(tx) => tx.send(crate::realrtc::RealRtcControl::Kill).is_ok(),
+        };
+    }
+}
+
 /// Everything a phone's host needs, moved into its software.
 struct HostParts {
     id: PhoneId,
@@ -879,10 +899,11 @@ struct HostParts {
     chat_rx: watch::Receiver<bool>,
     push_rx: mpsc::UnboundedReceiver<shared::Pushed>,
     rtc_stats: Shared<RtcStats>,
-    rtc_control: Arc<Mutex<Option<mpsc::UnboundedSender<simrtc::RtcControl>>>>,
+    rtc_control: Arc<Mutex<Option<RtcKill>>>,
     wrong_key: Arc<AtomicBool>,
     trace: bool,
     turn: bool,
+    real_webrtc: bool,
 }
 
 impl HostParts {
@@ -901,24 +922,45 @@ impl HostParts {
             self.push_rx,
         ));
         let my_ip = turmoil::lookup(self.name.as_str());
-        let (rtc, control, rtc_future) = simrtc::engine(simrtc::RtcTask {
-            seed: self.seed,
-            my_ip,
-            world: self.world.clone(),
-            inbox: self.inbox.clone(),
-            stats: self.rtc_stats,
-            encryption: self.encryption,
-            wrong_key: self.wrong_key,
-            turn: self.turn,
-        });
-        if let Ok(mut slot) = self.rtc_control.lock() {
-            *slot = Some(control);
-        }
-        tokio::spawn(rtc_future);
+        let webrtc: Box<dyn callsim_engine::backend::WebRtc> = if self.real_webrtc {
+            let world = self.world.clone();
+            let faults: crate::realrtc::runtime::MediaFaults =
+                Arc::new(move |from, to| lock(&world).media_drops(from, to));
+            let (rtc, control, rtc_future) = crate::realrtc::engine(crate::realrtc::RealRtcTask {
+                name: self.name.clone(),
+                seed: self.seed,
+                inbox: Arc::new(self.inbox.clone()),
+                stats: self.rtc_stats,
+                encryption: self.encryption,
+                wrong_key: self.wrong_key,
+                network: crate::realrtc::Network::Simulated { my_ip, faults },
+            });
+            if let Ok(mut slot) = self.rtc_control.lock() {
+                *slot = Some(RtcKill::Real(control));
+            }
+            tokio::spawn(rtc_future);
+            Box::new(rtc)
+        } else {
+            let (rtc, control, rtc_future) = simrtc::engine(simrtc::RtcTask {
+                seed: self.seed,
+                my_ip,
+                world: self.world.clone(),
+                inbox: self.inbox.clone(),
+                stats: self.rtc_stats,
+                encryption: self.encryption,
+                wrong_key: self.wrong_key,
+                turn: self.turn,
+            });
+            if let Ok(mut slot) = self.rtc_control.lock() {
+                *slot = Some(RtcKill::Sim(control));
+            }
+            tokio::spawn(rtc_future);
+            Box::new(rtc)
+        };
         let backends = driver::Backends {
             callkit: Box::new(self.callkit),
             audio: Box::new(self.audio),
-            webrtc: Box::new(rtc),
+            webrtc,
             smp: Box::new(smp),
             ringer: Box::new(self.ringer),
             permissions: Box::new(self.permissions),

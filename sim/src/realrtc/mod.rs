@@ -1,0 +1,1153 @@
+//! `RealRtc`: the [`WebRtc`] backend over the real WebRTC stack, webrtc-rs 0.21.
+//!
+//! One peer connection per call, built on the first `start` (the callee makes the offer) or
+//! `offer` (the caller answers) command:
+//! - **Tracks**: an audio track with Opus-shaped frames every 20 ms and, for video calls, a
+//!   VP8-shaped track at 30 fps with a key frame every 2 s. Every frame is encrypted with the
+//!   call's media key in SimpleX's layout (the clear prefix of spec 4) before the stack
+//!   packetizes it, and decrypted after the packets are put together again; a frame that fails
+//!   is counted and dropped, never played.
+//! - **Signalling** as the apps do it: the offer or answer waits for ICE gathering up to
+//!   750 ms (checked every 150 ms) and carries the candidates gathered so far; later ones go
+//!   out every 1.5 s for up to 12 s as `ice` responses. Both travel lz-string encoded.
+//! - **States**: every change of the ICE or peer-connection state is a `connection`
+//!   response; the peer connection reaching `connected` is also `connected` with the selected
+//!   candidate pair; ICE `disconnected` or `failed` ends the call at once (SimpleX does no ICE
+//!   restart).
+//! - **Known webrtc-rs 0.21 failure modes** end the call in bounded time: a driver that stops
+//!   without reporting `failed` is noticed by [`runtime::WatchedRuntime`] (an `error`, then
+//!   `ended`), and a connection still not up 31 s after ICE checking began (a DTLS handshake
+//!   stalled after a lost flight) fails, a second after SimpleX's 30 s `iceInactiveTimeout`
+//!   would have let the stack report it. See `docs/dependency-bugs.md`.
+//!
+//! The same engine runs in two networks ([`Network`]): inside a turmoil host, over simulated
+//! UDP with the world's media faults and the host's simulated clock; and on real UDP sockets
+//! on 127.0.0.1 under tokio (`callsim call --webrtc real --real-network`).
+//!
+//! Determinism: webrtc-rs draws ICE credentials, SSRCs of its own, DTLS randoms and SCTP
+//! tags from the operating system, and its driver's `futures::select!` picks ready branches
+//! with a thread-local RNG, so runs are reproducible in their events and timing, not in
+//! their bytes (`design/webrtc-in-turmoil.md` §4).
+
+pub mod runtime;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use callsim_engine::backend::WebRtc;
+use callsim_engine::backend::webrtc::{
+    ConnectionInfo, ConnectionState, WebRtcCommand, WebRtcResponse,
+};
+use callsim_engine::crypto::{FrameCipher, FrameKind, MediaKey};
+use callsim_engine::phone::Input;
+use callsim_engine::protocol::rtc::{self as lz, RtcIceCandidate, RtcSessionDescription, SdpType};
+use callsim_engine::protocol::{CallCapabilities, CallMediaSource, CallMediaType, Timestamp};
+use callsim_mocks::backends::Shared;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtp::codec::vp8::Vp8Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use tokio::sync::mpsc;
+// tokio's clock: turmoil's simulated time inside a world, real time on real UDP.
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info_span, warn};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidate, RTCIceCandidateInit, RTCIceConnectionState,
+    RTCIceGatheringState, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, RTCSignalingState, RTCStatsReportEntry, Registry, SettingEngineBuilder,
+    StatsSelector, register_default_interceptors,
+};
+use webrtc::runtime::Runtime;
+
+use crate::world::RtcStats;
+use runtime::{AddressMap, MediaFaults, TurmoilRuntime, WatchedRuntime};
+
+const DESCRIBE_POLL: Duration = Duration::from_millis(150);
+const DESCRIBE_POLLS: u32 = 5;
+const TRICKLE: Duration = Duration::from_millis(1_500);
+const TRICKLE_FOR: Duration = Duration::from_millis(12_000);
+/// A backstop past the stack's own ~30.2 s ICE failure, for a handshake that never ends.
+const CONNECT_LIMIT: Duration = Duration::from_secs(31);
+const AUDIO_EVERY: Duration = Duration::from_millis(20);
+const VIDEO_EVERY: Duration = Duration::from_millis(33);
+const KEY_FRAME_EVERY: u32 = 60;
+const OPUS_PT: u8 = 111;
+const VP8_PT: u8 = 96;
+
+/// Where the peer connections' packets go.
+#[derive(Clone)]
+pub enum Network {
+    /// Inside a turmoil host at `my_ip`: simulated UDP and clock; `faults` says which media
+    /// datagrams the world loses.
+    Simulated {
+        /// The host's simulated address.
+        my_ip: IpAddr,
+        /// The world's media loss, per datagram.
+        faults: MediaFaults,
+    },
+    /// Real UDP sockets on 127.0.0.1 under the ambient tokio runtime.
+    Loopback,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Network::Simulated { my_ip, .. } => write!(f, "Simulated({my_ip})"),
+            Network::Loopback => write!(f, "Loopback"),
+        }
+    }
+}
+
+/// Everything the engine task needs.
+pub struct RealRtcTask {
+    /// The phone's name, for the log span.
+    pub name: String,
+    /// Seeds the engine's own choices (SSRCs, frame IVs); the stack's are its own.
+    pub seed: u64,
+    /// Where responses go.
+    pub inbox: Arc<dyn callsim_engine::backend::Inbox>,
+    /// Counters over the whole run.
+    pub stats: Shared<RtcStats>,
+    /// Whether the engine supports frame encryption.
+    pub encryption: bool,
+    /// A fault: new sessions use a wrong media key, as a broken key agreement would.
+    pub wrong_key: Arc<AtomicBool>,
+    /// Simulated or real UDP.
+    pub network: Network,
+}
+
+/// What the backend sends the engine task.
+#[derive(Debug)]
+pub enum RealRtcControl {
+    /// A command of the phone.
+    Command(WebRtcCommand),
+    /// The app's process died: the engine vanishes without a word.
+    Kill,
+}
+
+/// The [`WebRtc`] backend: hands commands to the engine task.
+#[derive(Debug, Clone)]
+pub struct RealRtc {
+    tx: mpsc::UnboundedSender<RealRtcControl>,
+}
+
+impl WebRtc for RealRtc {
+    fn execute(&mut self, _now: Timestamp, command: WebRtcCommand) {
+        if self.tx.send(RealRtcControl::Command(command)).is_err() {
+            debug!("WebRTC command after the engine stopped dropped");
+        }
+    }
+}
+
+/// The backend, a sender to kill the engine, and the future of its task (spawn it on the
+/// runtime the peer connections should live on: inside the phone's host in a world).
+pub fn engine(
+    task: RealRtcTask,
+) -> (
+    RealRtc,
+    mpsc::UnboundedSender<RealRtcControl>,
+    impl Future<Output = ()> + Send,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let span = info_span!("webrtc", phone = %task.name);
+    (
+        RealRtc { tx: tx.clone() },
+        tx,
+        run(task, rx).instrument(span),
+    )
+}
+
+/// What the stack reports, tagged with the session it belongs to.
+#[derive(Debug)]
+enum Event {
+    Candidate(RTCIceCandidate),
+    Gathering(RTCIceGatheringState),
+    Ice(RTCIceConnectionState),
+    Peer(RTCPeerConnectionState),
+    Signaling(RTCSignalingState),
+    Rtp {
+        video: bool,
+        packet: rtc::rtp::Packet,
+    },
+    DriverExited,
+}
+
+struct Handler {
+    session: u64,
+    tx: mpsc::UnboundedSender<(u64, Event)>,
+}
+
+impl Handler {
+    fn send(&self, event: Event) {
+        let _ = self.tx.send((self.session, event));
+    }
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        self.send(Event::Candidate(event.candidate));
+    }
+
+    async fn on_signaling_state_change(&self, state: RTCSignalingState) {
+        self.send(Event::Signaling(state));
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        self.send(Event::Ice(state));
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.send(Event::Gathering(state));
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.send(Event::Peer(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let video = track.kind().await == RtpCodecKind::Video;
+        let (session, tx) = (self.session, self.tx.clone());
+        // Reading on its own task: the driver waits for this callback to return.
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    if tx.send((session, Event::Rtp { video, packet })).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Offerer,
+    Answerer,
+}
+
+struct LocalTrack {
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    payload_type: u8,
+}
+
+/// RFC 3550 receive statistics of one stream.
+#[derive(Debug, Default)]
+struct RtpIn {
+    base: Option<u32>,
+    max: u32,
+    received: u64,
+    last_transit: Option<f64>,
+    jitter: f64,
+}
+
+impl RtpIn {
+    /// Extends a 16-bit sequence number next to the highest seen.
+    fn extend(&self, seq: u16) -> u32 {
+        let cycles = self.max & !0xFFFF;
+        let candidate = cycles | u32::from(seq);
+        let max_low = self.max & 0xFFFF;
+        if self.base.is_some() && u32::from(seq) < max_low && max_low - u32::from(seq) > 0x8000 {
+            candidate.wrapping_add(0x1_0000)
+        } else if self.base.is_some()
+            && u32::from(seq) > max_low
+            && u32::from(seq) - max_low > 0x8000
+            && cycles > 0
+        {
+            candidate.wrapping_sub(0x1_0000)
+        } else {
+            candidate
+        }
+    }
+
+    fn lost(&self) -> u64 {
+        self.base.map_or(0, |base| {
+            (u64::from(self.max.wrapping_sub(base)) + 1).saturating_sub(self.received)
+        })
+    }
+}
+
+/// A video frame being put together from its packets.
+#[derive(Debug)]
+struct Assembly {
+    timestamp: u32,
+    next_seq: u16,
+    data: Vec<u8>,
+    whole: bool,
+}
+
+struct Session {
+    id: u64,
+    pc: Arc<dyn PeerConnection>,
+    role: Role,
+    cipher: Option<FrameCipher>,
+    audio: LocalTrack,
+    video: Option<LocalTrack>,
+    /// The local description to send once gathering is done or the wait is over.
+    description: Option<String>,
+    /// Gathered candidates not yet sent.
+    pending: Vec<RtcIceCandidate>,
+    gathering_complete: bool,
+    created: Instant,
+    polls: u32,
+    next_poll: Option<Instant>,
+    trickle_at: Option<Instant>,
+    /// Remote candidates that came before the remote description.
+    early: Vec<RtcIceCandidate>,
+    remote_set: bool,
+    checking_since: Option<Instant>,
+    state: ConnectionState,
+    connected: bool,
+    next_audio: Instant,
+    next_video: Instant,
+    audio_seq: u32,
+    video_seq: u32,
+    mic: bool,
+    camera: bool,
+    audio_in: RtpIn,
+    video_in: RtpIn,
+    assembly: Option<Assembly>,
+}
+
+struct Engine {
+    task: RealRtcTask,
+    rng: ChaCha8Rng,
+    events: mpsc::UnboundedSender<(u64, Event)>,
+    addresses: AddressMap,
+    session: Option<Session>,
+    sessions: u64,
+}
+
+async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RealRtcControl>) {
+    let (events, mut events_rx) = mpsc::unbounded_channel();
+    let mut engine = Engine {
+        rng: ChaCha8Rng::seed_from_u64(task.seed ^ 0x5245_414c),
+        task,
+        events,
+        addresses: AddressMap::default(),
+        session: None,
+        sessions: 0,
+    };
+    loop {
+        let wake = engine.next_deadline();
+        tokio::select! {
+            biased;
+            control = rx.recv() => match control {
+                Some(RealRtcControl::Command(command)) => engine.command(command).await,
+                Some(RealRtcControl::Kill) => engine.session = None,
+                None => return,
+            },
+            Some((id, event)) = events_rx.recv() => engine.event(id, event).await,
+            () = tokio::time::sleep_until(wake) => engine.tick().await,
+        }
+    }
+}
+
+fn state_name(state: impl std::fmt::Display) -> String {
+    state.to_string()
+}
+
+impl Engine {
+    fn respond(&self, response: WebRtcResponse) {
+        self.task.inbox.deliver(0, Input::WebRtc(response));
+    }
+
+    fn error(&self, message: String) {
+        self.respond(WebRtcResponse::Error { message });
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, RtcStats> {
+        self.task.stats.lock()
+    }
+
+    async fn command(&mut self, command: WebRtcCommand) {
+        match command {
+            WebRtcCommand::Capabilities { .. } => {
+                self.respond(WebRtcResponse::Capabilities {
+                    capabilities: CallCapabilities {
+                        encryption: self.task.encryption,
+                    },
+                });
+            }
+            WebRtcCommand::Start {
+                media,
+                aes_key,
+                relay,
+            } => {
+                self.close().await;
+                let Some(mut session) =
+                    self.new_session(Role::Offerer, media, aes_key, relay).await
+                else {
+                    return;
+                };
+                let result = async {
+                    let offer = session.pc.create_offer(None).await?;
+                    session.pc.set_local_description(offer.clone()).await?;
+                    Ok::<_, webrtc::error::Error>(offer.sdp)
+                }
+                .await;
+                match result {
+                    Ok(sdp) => {
+                        session.description = Some(sdp);
+                        self.session = Some(session);
+                    }
+                    Err(error) => {
+                        let _ = session.pc.close().await;
+                        self.error(format!("start: {error}"));
+                    }
+                }
+            }
+            WebRtcCommand::Offer {
+                offer,
+                ice_candidates,
+                media,
+                aes_key,
+                relay,
+            } => {
+                self.close().await;
+                let description = match lz::decode_session(&offer) {
+                    Ok(d) if d.kind == SdpType::Offer => d,
+                    _ => {
+                        self.error("offer: bad session description".into());
+                        return;
+                    }
+                };
+                let Some(mut session) = self
+                    .new_session(Role::Answerer, media, aes_key, relay)
+                    .await
+                else {
+                    return;
+                };
+                let result = async {
+                    session
+                        .pc
+                        .set_remote_description(RTCSessionDescription::offer(description.sdp)?)
+                        .await?;
+                    let answer = session.pc.create_answer(None).await?;
+                    session.pc.set_local_description(answer.clone()).await?;
+                    Ok::<_, webrtc::error::Error>(answer.sdp)
+                }
+                .await;
+                match result {
+                    Ok(sdp) => {
+                        session.description = Some(sdp);
+                        session.remote_set = true;
+                        session.checking_since = Some(Instant::now());
+                        add_candidates(&session.pc, &ice_candidates).await;
+                        self.session = Some(session);
+                    }
+                    Err(error) => {
+                        let _ = session.pc.close().await;
+                        self.error(format!("offer: {error}"));
+                    }
+                }
+            }
+            WebRtcCommand::Answer {
+                answer,
+                ice_candidates,
+            } => {
+                let Some(session) = self
+                    .session
+                    .as_mut()
+                    .filter(|s| s.role == Role::Offerer && !s.remote_set)
+                else {
+                    self.error("answer: call not started".into());
+                    return;
+                };
+                let description = match lz::decode_session(&answer) {
+                    Ok(d) if d.kind == SdpType::Answer => d,
+                    _ => {
+                        self.error("answer: bad session description".into());
+                        return;
+                    }
+                };
+                let applied = match RTCSessionDescription::answer(description.sdp) {
+                    Ok(sdp) => session.pc.set_remote_description(sdp).await,
+                    Err(error) => Err(error),
+                };
+                match applied {
+                    Ok(()) => {
+                        session.remote_set = true;
+                        session.checking_since = Some(Instant::now());
+                        add_candidates(&session.pc, &ice_candidates).await;
+                        let early = lz::encode_candidates(&std::mem::take(&mut session.early));
+                        add_candidates(&session.pc, &early).await;
+                    }
+                    Err(error) => self.error(format!("answer: {error}")),
+                }
+            }
+            WebRtcCommand::Ice { ice_candidates } => match self.session.as_mut() {
+                Some(session) if session.remote_set => {
+                    add_candidates(&session.pc, &ice_candidates).await;
+                }
+                Some(session) => {
+                    // Race 3: the peer's trickle before its answer reached us.
+                    session
+                        .early
+                        .extend(lz::decode_candidates(&ice_candidates).unwrap_or_default());
+                }
+                None => self.error("ice: call not started".into()),
+            },
+            WebRtcCommand::Media { source, enable } => {
+                if let Some(session) = self.session.as_mut() {
+                    match source {
+                        CallMediaSource::Mic => session.mic = enable,
+                        CallMediaSource::Camera => session.camera = enable,
+                        _ => {}
+                    }
+                }
+            }
+            WebRtcCommand::Camera { .. } => {}
+            WebRtcCommand::End => {
+                self.close().await;
+                self.respond(WebRtcResponse::Ended);
+            }
+        }
+    }
+
+    fn runtime(&self, id: u64) -> Arc<dyn Runtime> {
+        let inner: Arc<dyn Runtime> = match &self.task.network {
+            Network::Simulated { my_ip, faults } => Arc::new(TurmoilRuntime::new(
+                *my_ip,
+                self.addresses.clone(),
+                Some(Arc::clone(faults)),
+            )),
+            Network::Loopback => Arc::new(webrtc::runtime::TokioRuntime),
+        };
+        let events = self.events.clone();
+        let on_exit = Arc::new(move || {
+            let _ = events.send((id, Event::DriverExited));
+        });
+        Arc::new(WatchedRuntime::new(inner, on_exit))
+    }
+
+    async fn new_session(
+        &mut self,
+        role: Role,
+        media: CallMediaType,
+        key: Option<MediaKey>,
+        relay: bool,
+    ) -> Option<Session> {
+        self.sessions += 1;
+        let id = self.sessions;
+        self.stats().sessions += 1;
+        let key = key.filter(|_| self.task.encryption).map(|mut k| {
+            if self.task.wrong_key.load(Ordering::Relaxed) {
+                k.0[0] ^= 0xFF;
+            }
+            k
+        });
+        let built = self.build(id, media, relay).await;
+        let (pc, audio, video) = match built {
+            Ok(parts) => parts,
+            Err(error) => {
+                self.error(format!(
+                    "WebRTC: cannot create the peer connection: {error}"
+                ));
+                return None;
+            }
+        };
+        let now = Instant::now();
+        Some(Session {
+            id,
+            pc,
+            role,
+            cipher: key.map(|k| FrameCipher::new(&k)),
+            audio,
+            video,
+            description: None,
+            pending: Vec::new(),
+            gathering_complete: false,
+            created: now,
+            polls: 0,
+            next_poll: Some(now + DESCRIBE_POLL),
+            trickle_at: None,
+            early: Vec::new(),
+            remote_set: false,
+            checking_since: None,
+            state: ConnectionState {
+                connection_state: "new".into(),
+                ice_connection_state: "new".into(),
+                ice_gathering_state: "new".into(),
+                signaling_state: "stable".into(),
+            },
+            connected: false,
+            next_audio: now,
+            next_video: now,
+            audio_seq: 0,
+            video_seq: 0,
+            mic: true,
+            camera: media == CallMediaType::Video,
+            audio_in: RtpIn::default(),
+            video_in: RtpIn::default(),
+            assembly: None,
+        })
+    }
+
+    async fn build(
+        &mut self,
+        id: u64,
+        media: CallMediaType,
+        relay: bool,
+    ) -> Result<(Arc<dyn PeerConnection>, LocalTrack, Option<LocalTrack>), webrtc::error::Error>
+    {
+        let opus = codec(MIME_TYPE_OPUS, 48_000, 2, OPUS_PT);
+        let vp8 = codec(MIME_TYPE_VP8, 90_000, 0, VP8_PT);
+        let mut media_engine = MediaEngine::default();
+        media_engine.register_codec(opus.clone(), RtpCodecKind::Audio)?;
+        media_engine.register_codec(vp8.clone(), RtpCodecKind::Video)?;
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+        let policy = if relay {
+            RTCIceTransportPolicy::Relay
+        } else {
+            RTCIceTransportPolicy::All
+        };
+        let configuration = RTCConfigurationBuilder::new()
+            .with_ice_transport_policy(policy)
+            .build();
+        // mDNS would bind a real multicast socket; candidates carry plain addresses instead.
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .build();
+        let handler = Arc::new(Handler {
+            session: id,
+            tx: self.events.clone(),
+        });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(configuration)
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(settings)
+            .with_handler(handler)
+            .with_runtime(self.runtime(id))
+            .with_udp_addrs(vec!["127.0.0.1:0"])
+            .build()
+            .await?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let now = Instant::now().into_std();
+        let audio = self.track(&pc, now, RtpCodecKind::Audio, opus).await?;
+        let video = match media {
+            CallMediaType::Video => Some(self.track(&pc, now, RtpCodecKind::Video, vp8).await?),
+            CallMediaType::Audio => None,
+        };
+        Ok((pc, audio, video))
+    }
+
+    async fn track(
+        &mut self,
+        pc: &Arc<dyn PeerConnection>,
+        now: std::time::Instant,
+        kind: RtpCodecKind,
+        codec: RTCRtpCodecParameters,
+    ) -> Result<LocalTrack, webrtc::error::Error> {
+        let ssrc = self.rng.next_u32();
+        let (stream, label) = match kind {
+            RtpCodecKind::Video => ("micCamera", "camera"),
+            _ => ("micCamera", "mic"),
+        };
+        let track = Arc::new(TrackLocalStaticSample::new(
+            now,
+            MediaStreamTrack::new(
+                stream.to_owned(),
+                format!("{label}-{ssrc:08x}"),
+                label.to_owned(),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec.rtp_codec.clone(),
+                    ..Default::default()
+                }],
+            ),
+        )?);
+        pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+            .await?;
+        Ok(LocalTrack {
+            track,
+            ssrc,
+            payload_type: codec.payload_type,
+        })
+    }
+
+    /// Closes the session's peer connection, if any (its driver's exit is then expected).
+    async fn close(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.final_stats(&session).await;
+            if let Err(error) = session.pc.close().await {
+                debug!(%error, "closing the peer connection");
+            }
+        }
+    }
+
+    /// Ends the call from the engine's side: the states seen, then `ended`.
+    async fn end(&mut self, state: &str, error: Option<String>) {
+        if let Some(mut session) = self.session.take() {
+            session.state.connection_state = state.into();
+            self.respond(WebRtcResponse::Connection {
+                state: session.state.clone(),
+            });
+            self.session = Some(session);
+        }
+        if let Some(message) = error {
+            self.error(message);
+        }
+        self.close().await;
+        self.respond(WebRtcResponse::Ended);
+    }
+
+    async fn final_stats(&self, session: &Session) {
+        let report = session
+            .pc
+            .get_stats(Instant::now().into_std(), StatsSelector::None)
+            .await;
+        let mut sent = 0;
+        for entry in report.iter() {
+            if let RTCStatsReportEntry::OutboundRtp(out) = entry {
+                sent += out.sent_rtp_stream_stats.packets_sent;
+            }
+        }
+        self.stats().packets_sent += sent;
+    }
+
+    /// The selected candidate pair's types and round-trip time.
+    async fn pair(&self, session: &Session) -> (ConnectionInfo, Option<u64>) {
+        let report = session
+            .pc
+            .get_stats(Instant::now().into_std(), StatsSelector::None)
+            .await;
+        let mut info = ConnectionInfo::default();
+        let mut rtt = None;
+        for entry in report.iter() {
+            if let RTCStatsReportEntry::IceCandidatePair(pair) = entry {
+                if !pair.nominated {
+                    continue;
+                }
+                let kind = |id: &str| match report.get(id) {
+                    Some(RTCStatsReportEntry::LocalCandidate(c))
+                    | Some(RTCStatsReportEntry::RemoteCandidate(c)) => {
+                        Some(c.candidate_type.to_string())
+                    }
+                    _ => None,
+                };
+                info.local_candidate = kind(&pair.local_candidate_id);
+                info.remote_candidate = kind(&pair.remote_candidate_id);
+                if pair.current_round_trip_time > 0.0 {
+                    rtt = Some((pair.current_round_trip_time * 1000.0).round() as u64);
+                }
+            }
+        }
+        (info, rtt)
+    }
+
+    async fn event(&mut self, id: u64, event: Event) {
+        let Some(mut session) = self.session.take().filter(|s| s.id == id) else {
+            // An earlier call's connection, closed or abandoned.
+            return;
+        };
+        match event {
+            Event::Candidate(candidate) => {
+                if let Some(candidate) = self.to_wire(candidate) {
+                    session.pending.push(candidate);
+                }
+            }
+            Event::Gathering(state) => {
+                session.gathering_complete = state == RTCIceGatheringState::Complete;
+                session.state.ice_gathering_state = state_name(state);
+            }
+            Event::Signaling(state) => session.state.signaling_state = state_name(state),
+            Event::Ice(state) => {
+                session.state.ice_connection_state = state_name(state);
+                self.respond(WebRtcResponse::Connection {
+                    state: session.state.clone(),
+                });
+                if matches!(
+                    state,
+                    RTCIceConnectionState::Disconnected | RTCIceConnectionState::Failed
+                ) {
+                    // SimpleX ends the call at once: no ICE restart.
+                    if session.connected {
+                        self.stats().disconnected += 1;
+                    } else {
+                        self.stats().failed += 1;
+                    }
+                    self.session = Some(session);
+                    self.close().await;
+                    self.respond(WebRtcResponse::Ended);
+                    return;
+                }
+            }
+            Event::Peer(state) => {
+                session.state.connection_state = state_name(state);
+                self.respond(WebRtcResponse::Connection {
+                    state: session.state.clone(),
+                });
+                match state {
+                    RTCPeerConnectionState::Connected if !session.connected => {
+                        session.connected = true;
+                        let now = Instant::now();
+                        session.next_audio = now;
+                        session.next_video = now;
+                        self.stats().connected += 1;
+                        let (info, rtt) = self.pair(&session).await;
+                        if rtt.is_some() {
+                            self.stats().rtt_ms = rtt;
+                        }
+                        self.respond(WebRtcResponse::Connected {
+                            connection_info: info,
+                        });
+                    }
+                    RTCPeerConnectionState::Failed => {
+                        self.stats().failed += 1;
+                        self.session = Some(session);
+                        self.close().await;
+                        self.respond(WebRtcResponse::Ended);
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            Event::Rtp { video, packet } => self.rtp(&mut session, video, &packet),
+            Event::DriverExited => {
+                warn!("the WebRTC driver stopped without reporting a failure");
+                self.stats().failed += 1;
+                self.session = Some(session);
+                self.end(
+                    "failed",
+                    Some("WebRTC: the connection's driver stopped".into()),
+                )
+                .await;
+                return;
+            }
+        }
+        self.session = Some(session);
+    }
+
+    /// A local candidate as the peer must see it: in a world, the stack's real loopback
+    /// address replaced by the simulated one it stands for.
+    fn to_wire(&self, mut candidate: RTCIceCandidate) -> Option<RtcIceCandidate> {
+        if let Network::Simulated { .. } = self.task.network {
+            let real = SocketAddr::new(candidate.address.parse().ok()?, candidate.port);
+            let simulated = self.addresses.simulated(real)?;
+            candidate.address = simulated.ip().to_string();
+            candidate.port = simulated.port();
+        }
+        let typ = candidate.typ.to_string();
+        let init = candidate.to_json().ok()?;
+        Some(RtcIceCandidate {
+            candidate_type: Some(typ),
+            protocol: None,
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+            candidate: init.candidate,
+            username_fragment: None,
+        })
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3_600);
+        let Some(s) = &self.session else {
+            return far;
+        };
+        let mut next = far;
+        for at in [s.next_poll, s.trickle_at].into_iter().flatten() {
+            next = next.min(at);
+        }
+        if let Some(since) = s.checking_since.filter(|_| !s.connected) {
+            next = next.min(since + CONNECT_LIMIT);
+        }
+        if s.connected {
+            if s.mic {
+                next = next.min(s.next_audio);
+            }
+            if s.video.is_some() && s.camera {
+                next = next.min(s.next_video);
+            }
+        }
+        next
+    }
+
+    async fn tick(&mut self) {
+        let Some(mut session) = self.session.take() else {
+            return;
+        };
+        let now = Instant::now();
+        if session.next_poll.is_some_and(|at| now >= at) {
+            session.polls += 1;
+            if session.gathering_complete || session.polls >= DESCRIBE_POLLS {
+                session.next_poll = None;
+                self.describe(&mut session);
+                session.trickle_at = Some(now + TRICKLE);
+            } else {
+                session.next_poll = Some(now + DESCRIBE_POLL);
+            }
+        }
+        if session.trickle_at.is_some_and(|at| now >= at) {
+            if !session.pending.is_empty() {
+                let candidates = lz::encode_candidates(&std::mem::take(&mut session.pending));
+                self.respond(WebRtcResponse::Ice {
+                    ice_candidates: candidates,
+                });
+            }
+            let over = now.duration_since(session.created) >= TRICKLE_FOR + DESCRIBE_POLL * 5;
+            session.trickle_at = (!over && !session.gathering_complete).then_some(now + TRICKLE);
+        }
+        let stalled = session
+            .checking_since
+            .is_some_and(|since| !session.connected && now.duration_since(since) >= CONNECT_LIMIT);
+        if stalled {
+            warn!("the WebRTC connection did not come up in time");
+            self.stats().failed += 1;
+            self.session = Some(session);
+            self.end(
+                "failed",
+                Some("WebRTC: the connection did not come up in 31 s".into()),
+            )
+            .await;
+            return;
+        }
+        if session.connected {
+            self.send_media(&mut session, now).await;
+        }
+        self.session = Some(session);
+    }
+
+    fn describe(&mut self, session: &mut Session) {
+        let Some(sdp) = session.description.take() else {
+            return;
+        };
+        let candidates = lz::encode_candidates(&std::mem::take(&mut session.pending));
+        let response = match session.role {
+            Role::Offerer => WebRtcResponse::Offer {
+                offer: lz::encode_session(&RtcSessionDescription {
+                    kind: SdpType::Offer,
+                    sdp,
+                }),
+                ice_candidates: candidates,
+                capabilities: CallCapabilities {
+                    encryption: self.task.encryption,
+                },
+            },
+            Role::Answerer => WebRtcResponse::Answer {
+                answer: lz::encode_session(&RtcSessionDescription {
+                    kind: SdpType::Answer,
+                    sdp,
+                }),
+                ice_candidates: candidates,
+            },
+        };
+        self.respond(response);
+    }
+
+    async fn send_media(&mut self, session: &mut Session, now: Instant) {
+        while session.mic && now >= session.next_audio {
+            session.next_audio += AUDIO_EVERY;
+            session.audio_seq += 1;
+            let mut frame = vec![0x78u8; 80];
+            frame[1..5].copy_from_slice(&session.audio_seq.to_be_bytes());
+            let frame = self.protect(session, FrameKind::Audio, &frame);
+            let track = &session.audio;
+            if write(track, frame, AUDIO_EVERY).await {
+                self.stats().audio_frames_sent += 1;
+            }
+        }
+        if !session.mic {
+            session.next_audio = now;
+        }
+        while session.camera && now >= session.next_video {
+            let Some(track) = session.video.as_ref() else {
+                break;
+            };
+            session.next_video += VIDEO_EVERY;
+            session.video_seq += 1;
+            let key = session.video_seq % KEY_FRAME_EVERY == 1;
+            let mut frame = vec![0u8; if key { 6_000 } else { 1_500 }];
+            // A VP8 frame tag: bit 0 clear on key frames (RFC 6386 §9.1).
+            frame[0] = if key { 0x10 } else { 0x31 };
+            frame[1..5].copy_from_slice(&session.video_seq.to_be_bytes());
+            let kind = FrameKind::of_video_frame(&frame);
+            let protected = match &session.cipher {
+                Some(cipher) => cipher.encrypt(kind, &frame, &mut self.rng),
+                None => frame,
+            };
+            if write(track, protected, VIDEO_EVERY).await {
+                self.stats().video_frames_sent += 1;
+            }
+        }
+        if !session.camera {
+            session.next_video = now;
+        }
+    }
+
+    fn protect(&mut self, session: &Session, kind: FrameKind, frame: &[u8]) -> Vec<u8> {
+        match &session.cipher {
+            Some(cipher) => cipher.encrypt(kind, frame, &mut self.rng),
+            None => frame.to_vec(),
+        }
+    }
+
+    fn rtp(&mut self, session: &mut Session, video: bool, packet: &rtc::rtp::Packet) {
+        let arrival = Instant::now().duration_since(session.created).as_secs_f64();
+        let header = &packet.header;
+        {
+            let mut stats = self.task.stats.lock();
+            stats.packets_received += 1;
+            let incoming = if video {
+                &mut session.video_in
+            } else {
+                &mut session.audio_in
+            };
+            let lost_before = incoming.lost();
+            let seq = incoming.extend(header.sequence_number);
+            if incoming.base.is_none() {
+                incoming.base = Some(seq);
+                incoming.max = seq;
+            }
+            incoming.max = incoming.max.max(seq);
+            incoming.received += 1;
+            stats.packets_lost = (stats.packets_lost + incoming.lost()).saturating_sub(lost_before);
+            if !video {
+                // RFC 3550 A.8, in milliseconds: the clock is 48 kHz.
+                let transit = arrival * 1000.0 - f64::from(header.timestamp) / 48.0;
+                if let Some(last) = incoming.last_transit {
+                    let d = (transit - last).abs();
+                    incoming.jitter += (d - incoming.jitter) / 16.0;
+                    stats.jitter_ms = incoming.jitter;
+                }
+                incoming.last_transit = Some(transit);
+            }
+        }
+        if !video {
+            self.frame(session, FrameKind::Audio, &packet.payload, false);
+            return;
+        }
+        let mut depacketizer = Vp8Packet::default();
+        let head = depacketizer.is_partition_head(&packet.payload);
+        let Ok(part) = depacketizer.depacketize(&packet.payload) else {
+            return;
+        };
+        let continues = session.assembly.as_ref().is_some_and(|a| {
+            a.timestamp == header.timestamp && a.next_seq == header.sequence_number
+        });
+        if head && !continues {
+            session.assembly = Some(Assembly {
+                timestamp: header.timestamp,
+                next_seq: header.sequence_number,
+                data: Vec::new(),
+                whole: true,
+            });
+        }
+        let Some(assembly) = session.assembly.as_mut() else {
+            return;
+        };
+        if assembly.timestamp != header.timestamp || assembly.next_seq != header.sequence_number {
+            // A packet of this frame went missing: the frame cannot be played.
+            assembly.whole = false;
+        }
+        assembly.next_seq = header.sequence_number.wrapping_add(1);
+        assembly.data.extend_from_slice(&part);
+        if header.marker {
+            let done = session.assembly.take();
+            if let Some(frame) = done.filter(|a| a.whole) {
+                let kind = FrameKind::of_video_frame(&frame.data);
+                self.frame(session, kind, &frame.data, true);
+            }
+        }
+    }
+
+    fn frame(&mut self, session: &Session, kind: FrameKind, frame: &[u8], video: bool) {
+        let mut stats = self.task.stats.lock();
+        let playable = match &session.cipher {
+            Some(cipher) => match cipher.decrypt(kind, frame) {
+                Ok(_) => {
+                    stats.frames_decrypted += 1;
+                    true
+                }
+                Err(_) => {
+                    stats.undecryptable_frames += 1;
+                    false
+                }
+            },
+            None => true,
+        };
+        if playable {
+            if video {
+                stats.video_frames_received += 1;
+            } else {
+                stats.audio_frames_received += 1;
+            }
+        }
+    }
+}
+
+fn codec(mime: &str, clock_rate: u32, channels: u16, payload_type: u8) -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: mime.to_owned(),
+            clock_rate,
+            channels,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![],
+        },
+        payload_type,
+        ..Default::default()
+    }
+}
+
+/// Writes one frame to a track; whether the stack took it.
+async fn write(track: &LocalTrack, frame: Vec<u8>, duration: Duration) -> bool {
+    let mut sample = Sample::new(Instant::now().into_std());
+    sample.data = Bytes::from(frame);
+    sample.duration = duration;
+    match track
+        .track
+        .write_sample(track.ssrc, track.payload_type, &sample, &[])
+        .await
+    {
+        Ok(()) => true,
+        Err(error) => {
+            debug!(%error, "frame not sent");
+            false
+        }
+    }
+}
+
+/// Adds lz-string encoded candidates to the peer connection; a bad one is skipped.
+async fn add_candidates(pc: &Arc<dyn PeerConnection>, text: &str) {
+    let Ok(candidates) = lz::decode_candidates(text) else {
+        debug!("candidates that do not decode ignored");
+        return;
+    };
+    for candidate in candidates {
+        let init = RTCIceCandidateInit {
+            candidate: candidate.candidate,
+            sdp_mid: candidate.sdp_mid,
+            sdp_mline_index: candidate
+                .sdp_m_line_index
+                .and_then(|i| u16::try_from(i).ok()),
+            username_fragment: candidate.username_fragment,
+            url: None,
+        };
+        if let Err(error) = pc.add_ice_candidate(init).await {
+            debug!(%error, "remote candidate refused");
+        }
+    }
+}

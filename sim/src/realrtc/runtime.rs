@@ -1,0 +1,341 @@
+//! `webrtc::runtime::Runtime`s for [`RealRtc`](super::RealRtc): turmoil's simulated UDP and
+//! clock inside a world, and a watch on the peer connection's driver task in both modes.
+//!
+//! Facts this rests on (see `design/webrtc-in-turmoil.md`):
+//! - a turmoil host is a current-thread tokio runtime with a paused clock, so `tokio::spawn`,
+//!   `tokio::time` and turmoil's sockets all work from inside the host and nowhere else;
+//! - webrtc-rs binds a real `std::net::UdpSocket` itself and builds host candidates from its
+//!   address, so the socket handed to [`Runtime::wrap_udp_socket`] is dropped, a turmoil
+//!   socket is bound instead, and the real address is mapped to the simulated one in
+//!   [`AddressMap`] for the signalling layer to rewrite candidates;
+//! - the only task a peer connection spawns is its driver, so a spawned task that ends while
+//!   the connection is open is the driver dying (a known webrtc-rs 0.21 failure mode).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::FutureExt;
+use tracing::debug;
+use webrtc::runtime::{
+    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
+    Transmit,
+};
+
+/// Decides whether a media datagram from one address to another is lost (the world's loss
+/// model, drawn from its seeded RNG).
+pub type MediaFaults = Arc<dyn Fn(IpAddr, IpAddr) -> bool + Send + Sync>;
+
+/// Real socket addresses the stack bound, mapped to the simulated addresses that stand for
+/// them on turmoil's network.
+#[derive(Debug, Clone, Default)]
+pub struct AddressMap(Arc<Mutex<BTreeMap<SocketAddr, SocketAddr>>>);
+
+impl AddressMap {
+    fn insert(&self, real: SocketAddr, simulated: SocketAddr) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(real, simulated);
+        }
+    }
+
+    /// The simulated address standing for a real one, if the stack bound it here.
+    pub fn simulated(&self, real: SocketAddr) -> Option<SocketAddr> {
+        self.0.lock().ok().and_then(|map| map.get(&real).copied())
+    }
+}
+
+/// The runtime of a peer connection inside a turmoil host.
+#[derive(Clone)]
+pub struct TurmoilRuntime {
+    my_ip: IpAddr,
+    addresses: AddressMap,
+    faults: Option<MediaFaults>,
+}
+
+impl std::fmt::Debug for TurmoilRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TurmoilRuntime({})", self.my_ip)
+    }
+}
+
+impl TurmoilRuntime {
+    /// A runtime for the host at `my_ip`; sockets it wraps record their addresses in
+    /// `addresses` and drop what `faults` says is lost.
+    pub fn new(my_ip: IpAddr, addresses: AddressMap, faults: Option<MediaFaults>) -> Self {
+        TurmoilRuntime {
+            my_ip,
+            addresses,
+            faults,
+        }
+    }
+}
+
+struct TaskHandle(tokio::task::JoinHandle<()>);
+
+impl JoinHandle for TaskHandle {
+    fn detach(&self) {}
+
+    fn abort(&self) {
+        self.0.abort();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+fn unsupported(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} is not simulated: callsim runs WebRTC over UDP only"),
+    )
+}
+
+impl Runtime for TurmoilRuntime {
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
+        Box::new(TaskHandle(tokio::spawn(future)))
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        let real = socket.local_addr()?;
+        drop(socket);
+        // turmoil's bind is async in name only; it completes at once or not at all.
+        let bound = turmoil::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+            .now_or_never()
+            .ok_or_else(|| io::Error::other("turmoil UDP bind did not complete"))??;
+        let simulated = SocketAddr::new(self.my_ip, bound.local_addr()?.port());
+        self.addresses.insert(real, simulated);
+        debug!(%real, %simulated, "WebRTC socket mapped");
+        Ok(Arc::new(TurmoilUdpSocket {
+            socket: Arc::new(bound),
+            local: simulated,
+            my_ip: self.my_ip,
+            faults: self.faults.clone(),
+            readable: Mutex::new(None),
+        }))
+    }
+
+    fn wrap_tcp_listener(
+        &self,
+        _listener: std::net::TcpListener,
+    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
+        Err(unsupported("ICE over TCP"))
+    }
+
+    fn connect_tcp<'a>(
+        &'a self,
+        _remote_addr: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Arc<dyn AsyncTcpStream>>> + Send + 'a>> {
+        Box::pin(async { Err(unsupported("ICE over TCP")) })
+    }
+
+    fn resolve_host<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        Box::pin(async move {
+            match host.parse::<SocketAddr>() {
+                Ok(addr) => Ok(vec![addr]),
+                Err(_) => turmoil::net::lookup_host(host)
+                    .await
+                    .map(|addrs| addrs.collect()),
+            }
+        })
+    }
+
+    fn now(&self) -> std::time::Instant {
+        // tokio's clock, which turmoil drives: simulated time, never the wall clock.
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
+        Box::new(TokioInterval(tokio::time::interval(period)))
+    }
+
+    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        // The stack never calls this; a harness outside the simulation may.
+        futures::executor::block_on(future);
+    }
+
+    fn name(&self) -> &'static str {
+        "turmoil"
+    }
+}
+
+struct TokioInterval(tokio::time::Interval);
+
+impl AsyncInterval for TokioInterval {
+    fn tick(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(self.0.tick().map(|_| ()))
+    }
+}
+
+type Readable = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+/// A turmoil UDP socket as webrtc-rs polls it.
+struct TurmoilUdpSocket {
+    socket: Arc<turmoil::net::UdpSocket>,
+    local: SocketAddr,
+    my_ip: IpAddr,
+    faults: Option<MediaFaults>,
+    /// While a `readable()` future is stored it holds turmoil's receive lock, so a datagram is
+    /// taken only when none is stored; a ready future is dropped before reading.
+    readable: Mutex<Option<Readable>>,
+}
+
+impl std::fmt::Debug for TurmoilUdpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TurmoilUdpSocket({})", self.local)
+    }
+}
+
+impl AsyncUdpSocket for TurmoilUdpSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    fn poll_send(&self, _cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        let len = transmit.contents.len();
+        let to = transmit.destination;
+        if self.faults.as_ref().is_some_and(|f| f(self.my_ip, to.ip())) {
+            return Poll::Ready(Ok(len));
+        }
+        // UDP loses what it cannot deliver; an error here must not stop the driver.
+        if let Err(error) = self.socket.try_send_to(transmit.contents, to) {
+            debug!(%to, %error, "WebRTC datagram not sent");
+        }
+        Poll::Ready(Ok(len))
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let (Some(buf), Some(slot)) = (bufs.first_mut(), meta.first_mut()) else {
+            return Poll::Ready(Ok(0));
+        };
+        let Ok(mut readable) = self.readable.lock() else {
+            return Poll::Ready(Err(io::Error::other("socket state poisoned")));
+        };
+        loop {
+            if readable.is_none() {
+                match self.socket.try_recv_from(buf) {
+                    Ok((len, from)) => {
+                        *slot = RecvMeta::default();
+                        slot.len = len;
+                        slot.stride = len.max(1);
+                        slot.addr = from;
+                        slot.dst_ip = None;
+                        return Poll::Ready(Ok(1));
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        let socket = Arc::clone(&self.socket);
+                        *readable = Some(Box::pin(async move { socket.readable().await }));
+                    }
+                    Err(error) => return Poll::Ready(Err(error)),
+                }
+            }
+            let Some(waiting) = readable.as_mut() else {
+                continue;
+            };
+            match waiting.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => {
+                    *readable = None;
+                    result?;
+                }
+            }
+        }
+    }
+}
+
+/// A runtime that reports when a task it spawned ends on its own: for a peer connection, the
+/// driver stopping (on close, or by a bug that leaves the connection "connecting" forever).
+#[derive(Clone)]
+pub struct WatchedRuntime {
+    inner: Arc<dyn Runtime>,
+    on_exit: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for WatchedRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WatchedRuntime({:?})", self.inner)
+    }
+}
+
+impl WatchedRuntime {
+    /// `inner`, calling `on_exit` whenever a spawned task completes.
+    pub fn new(inner: Arc<dyn Runtime>, on_exit: Arc<dyn Fn() + Send + Sync>) -> Self {
+        WatchedRuntime { inner, on_exit }
+    }
+}
+
+impl Runtime for WatchedRuntime {
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
+        let on_exit = Arc::clone(&self.on_exit);
+        self.inner.spawn(Box::pin(async move {
+            future.await;
+            on_exit();
+        }))
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        self.inner.wrap_udp_socket(socket)
+    }
+
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
+        self.inner.wrap_tcp_listener(listener)
+    }
+
+    fn connect_tcp<'a>(
+        &'a self,
+        remote_addr: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Arc<dyn AsyncTcpStream>>> + Send + 'a>> {
+        self.inner.connect_tcp(remote_addr)
+    }
+
+    fn resolve_host<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        self.inner.resolve_host(host)
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.inner.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.sleep(duration)
+    }
+
+    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
+        self.inner.interval(period)
+    }
+
+    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        self.inner.block_on(future);
+    }
+
+    fn yield_now(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.yield_now()
+    }
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+}
