@@ -74,6 +74,8 @@ pub struct ScenarioState {
     history: Vec<(Timestamp, Observed)>,
     /// Each phone's media counters when its latest call connected: "so far" counts from here.
     media_at_connect: BTreeMap<PhoneId, RtcStats>,
+    /// Every phone runs the real WebRTC stack (webrtc-rs) instead of SimRtc.
+    real_webrtc: bool,
 }
 
 impl std::fmt::Debug for ScenarioState {
@@ -101,6 +103,7 @@ impl ScenarioState {
             last_item_at_kill: BTreeMap::new(),
             history: Vec::new(),
             media_at_connect: BTreeMap::new(),
+            real_webrtc: false,
         }
     }
 
@@ -134,6 +137,17 @@ impl ScenarioState {
         Ok(builder.setup(id))
     }
 
+    /// Every phone, named before or after this, runs the real WebRTC stack.
+    pub fn use_real_webrtc(&mut self) -> StepResult {
+        if self.builder.is_none() {
+            return Err(
+                "the WebRTC stack is chosen by Givens before the first When or Then".into(),
+            );
+        }
+        self.real_webrtc = true;
+        Ok(())
+    }
+
     /// Applies a network change now, or once the world exists.
     pub fn network(&mut self, change: impl FnOnce(&mut World) + Send + 'static) {
         match self.world.as_mut() {
@@ -145,9 +159,22 @@ impl ScenarioState {
     /// The world, built at the first step that needs it.
     pub fn world(&mut self) -> StepResult<&mut World> {
         if self.world.is_none() {
-            let builder = self.builder.take().ok_or("the world could not be built")?;
+            let mut builder = self.builder.take().ok_or("the world could not be built")?;
             if builder.phones().is_empty() {
                 return Err("no phones: start with \"Given Alice and Bob are contacts\"".into());
+            }
+            if self.real_webrtc {
+                if let Some(relayed) = builder.phones().iter().find(|p| p.config.relay_policy) {
+                    return Err(format!(
+                        "{} always relays calls through TURN, but the real WebRTC stack has no \
+                         TURN server to relay through: webrtc-rs 0.21 ships only a TURN client, \
+                         so relay-only scenarios run on SimRtc",
+                        relayed.config.name
+                    ));
+                }
+                for id in 0..builder.phones().len() {
+                    builder.setup(id).real_webrtc = true;
+                }
             }
             let mut world = builder.build();
             for change in self.deferred.drain(..) {

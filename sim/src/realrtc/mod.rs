@@ -736,23 +736,44 @@ impl Engine {
             .await;
         let mut info = ConnectionInfo::default();
         let mut rtt = None;
-        for entry in report.iter() {
-            if let RTCStatsReportEntry::IceCandidatePair(pair) = entry {
-                if !pair.nominated {
-                    continue;
+        let selected: Vec<&str> = report
+            .iter()
+            .filter_map(|entry| match entry {
+                RTCStatsReportEntry::Transport(t) if !t.selected_candidate_pair_id.is_empty() => {
+                    Some(t.selected_candidate_pair_id.as_str())
                 }
-                let kind = |id: &str| match report.get(id) {
-                    Some(RTCStatsReportEntry::LocalCandidate(c))
-                    | Some(RTCStatsReportEntry::RemoteCandidate(c)) => {
+                _ => None,
+            })
+            .collect();
+        for entry in report.iter() {
+            let RTCStatsReportEntry::IceCandidatePair(pair) = entry else {
+                continue;
+            };
+            let chosen = if selected.is_empty() {
+                pair.nominated
+            } else {
+                selected.contains(&entry.id())
+            };
+            if !chosen {
+                continue;
+            }
+            // webrtc-rs 0.21 names a pair's candidates "candidate:X" but files their entries
+            // under "RTCLocalIceCandidate_candidate:X" (docs/dependency-bugs.md).
+            let kind = |id: &str| {
+                report.iter().find_map(|entry| match entry {
+                    RTCStatsReportEntry::LocalCandidate(c)
+                    | RTCStatsReportEntry::RemoteCandidate(c)
+                        if entry.id() == id || entry.id().ends_with(&format!("_{id}")) =>
+                    {
                         Some(c.candidate_type.to_string())
                     }
                     _ => None,
-                };
-                info.local_candidate = kind(&pair.local_candidate_id);
-                info.remote_candidate = kind(&pair.remote_candidate_id);
-                if pair.current_round_trip_time > 0.0 {
-                    rtt = Some((pair.current_round_trip_time * 1000.0).round() as u64);
-                }
+                })
+            };
+            info.local_candidate = kind(&pair.local_candidate_id);
+            info.remote_candidate = kind(&pair.remote_candidate_id);
+            if pair.current_round_trip_time > 0.0 {
+                rtt = Some((pair.current_round_trip_time * 1000.0).round() as u64);
             }
         }
         (info, rtt)
@@ -1108,7 +1129,6 @@ fn codec(mime: &str, clock_rate: u32, channels: u16, payload_type: u8) -> RTCRtp
             rtcp_feedback: vec![],
         },
         payload_type,
-        ..Default::default()
     }
 }
 

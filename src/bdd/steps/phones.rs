@@ -126,13 +126,7 @@ async fn relay_only(w: &mut CallWorld, who: String) {
 
 #[given(regex = r"^the phones use the real WebRTC stack$")]
 async fn real_webrtc(w: &mut CallWorld) {
-    w.run(|_| -> Result<(), String> {
-        Err(
-            "the real WebRTC stack (webrtc-rs) is not in callsim yet: scenarios run on SimRtc"
-                .into(),
-        )
-    })
-    .await;
+    w.run(|s| s.use_real_webrtc()).await;
 }
 
 /// Not in steps.md: a permission never asked for; the prompt comes with the first call and the
