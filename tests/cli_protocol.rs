@@ -286,6 +286,23 @@ fn call_rejects_bad_options_with_a_clear_error() {
             "a call needs two people",
         ),
         (&["call", "--seed", "x"][..], "invalid value"),
+        (&["call", "--real-network"][..], "add --webrtc real"),
+        (
+            &[
+                "call",
+                "--webrtc",
+                "real",
+                "--real-network",
+                "--media-loss",
+                "5",
+            ][..],
+            "--media-loss shapes the simulated network",
+        ),
+        (&["call", "--webrtc", "libwebrtc"][..], "invalid value"),
+        (
+            &["bench", "real-webrtc", "--calls", "0"][..],
+            "invalid value",
+        ),
     ] {
         let out = callsim(args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -331,4 +348,81 @@ fn bench_turmoil_runs_complete_calls_and_prints_its_figures() {
             "sim_to_wall"
         ]
     );
+}
+
+/// The outcome line of `callsim call`.
+fn outcome(out: &Output) -> String {
+    text(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn call_with_the_real_stack_under_turmoil_connects_and_carries_audio() {
+    let out = callsim(&["call", "--webrtc", "real", "--talk", "2"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Bob: CallKit rings") && stdout.contains("Alice: connected"));
+    let last = outcome(&out);
+    assert!(
+        last.contains("Alice: outgoing call: ended (00:02)"),
+        "{last}"
+    );
+    assert!(last.contains("(0 undecryptable); seed 1"), "{last}");
+}
+
+#[test]
+fn call_on_the_real_network_prints_the_same_kind_of_timeline() {
+    let args = ["call", "--webrtc", "real", "--real-network", "--talk", "1"];
+    let out = callsim(&args, b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for line in [
+        "Alice -> relay  x.call.inv",
+        "relay -> Alice  x.call.offer",
+        "Bob: connected",
+        "Alice: connected",
+    ] {
+        assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
+    }
+    let last = outcome(&out);
+    assert!(last.contains("talked 1.0s, ended"), "{last}");
+    assert!(last.contains("Bob: incoming call: ended (00:01)"), "{last}");
+    assert!(last.contains("real network (127.0.0.1)"), "{last}");
+    let frames: u64 = last
+        .split("received ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(frames > 0, "no audio crossed the real sockets: {last}");
+}
+
+#[test]
+fn bench_real_webrtc_connects_real_calls_and_prints_its_figures() {
+    let out = callsim(&["bench", "real-webrtc", "--calls", "3"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let figures: Vec<(&str, f64)> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k, v.parse().unwrap_or(f64::NAN)))
+        .collect();
+    let keys: Vec<&str> = figures.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        keys,
+        [
+            "calls",
+            "median_connect_wall_ms",
+            "median_connect_sim_ms",
+            "p90_connect_wall_ms",
+            "p90_connect_sim_ms"
+        ]
+    );
+    assert_eq!(figures[0].1, 3.0);
+    // Invite, ring, answer, offer and answer through the relay, ICE and DTLS: well under 2 s.
+    assert!((300.0..2_000.0).contains(&figures[2].1), "{stdout}");
+    assert!(figures[1].1 > 0.0, "{stdout}");
 }

@@ -9,6 +9,7 @@
 //!   simulation (TCP to the relay, UDP between phones), with network faults, seeds and traces.
 #![forbid(unsafe_code)]
 
+pub mod loopback;
 pub mod memory;
 pub mod realrtc;
 pub mod world;

@@ -145,6 +145,89 @@ pub fn print_turmoil(figures: &TurmoilFigures, out: &mut impl Write) -> io::Resu
     )
 }
 
+/// The figures of `callsim bench real-webrtc`, in milliseconds per call.
+#[derive(Debug, Clone)]
+pub struct RealWebrtcFigures {
+    /// Calls connected.
+    pub calls: u64,
+    /// Wall-clock time from the call button to both phones connected, per call, sorted.
+    pub connect_wall_ms: Vec<f64>,
+    /// Simulated time from the call button to both phones connected, per call, sorted.
+    pub connect_sim_ms: Vec<f64>,
+}
+
+/// Connects `calls` real webrtc-rs calls under turmoil, a fresh simulation each, on this
+/// thread; the clock runs from the call button to both phones connected.
+pub fn real_webrtc(calls: u64, progress: &mut impl Write) -> Result<RealWebrtcFigures, String> {
+    let mut wall = Vec::new();
+    let mut sim = Vec::new();
+    let step = (calls / 10).max(1);
+    for n in 0..calls {
+        let mut builder = WorldBuilder::new(n + 1).trace(false);
+        builder.phone("Alice").real_webrtc = true;
+        builder.phone("Bob").real_webrtc = true;
+        let mut w = builder.build();
+        let fail = |e: callsim_sim::world::WorldError| format!("call {n}: {e}");
+        let (started, sim_started) = (Instant::now(), w.now());
+        w.start_call(0, 1, CallMediaType::Audio);
+        if !w.run_until(10_000, |w| w.ringing(1)).map_err(fail)? || !w.callkit_answer(1) {
+            return Err(format!("call {n}: Bob did not ring"));
+        }
+        if !w.run_until(10_000, |w| w.connected(0, 1)).map_err(fail)? {
+            return Err(format!(
+                "call {n} (seed {}): the call did not connect",
+                n + 1
+            ));
+        }
+        wall.push(started.elapsed().as_secs_f64() * 1000.0);
+        sim.push((w.now().0 - sim_started.0) as f64);
+        if (n + 1) % step == 0 {
+            let _ = writeln!(progress, "real-webrtc: {} of {calls} calls", n + 1);
+        }
+    }
+    wall.sort_by(f64::total_cmp);
+    sim.sort_by(f64::total_cmp);
+    Ok(RealWebrtcFigures {
+        calls,
+        connect_wall_ms: wall,
+        connect_sim_ms: sim,
+    })
+}
+
+/// The value below which `p` of the sorted values lie (nearest rank).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Prints the figures one per line, as `name: value`.
+pub fn print_real_webrtc(figures: &RealWebrtcFigures, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "calls: {}", figures.calls)?;
+    writeln!(
+        out,
+        "median_connect_wall_ms: {:.2}",
+        percentile(&figures.connect_wall_ms, 0.5)
+    )?;
+    writeln!(
+        out,
+        "median_connect_sim_ms: {:.0}",
+        percentile(&figures.connect_sim_ms, 0.5)
+    )?;
+    writeln!(
+        out,
+        "p90_connect_wall_ms: {:.2}",
+        percentile(&figures.connect_wall_ms, 0.9)
+    )?;
+    writeln!(
+        out,
+        "p90_connect_sim_ms: {:.0}",
+        percentile(&figures.connect_sim_ms, 0.9)
+    )
+}
+
 /// The figures of `callsim bench bdd`.
 #[derive(Debug, Clone, Copy)]
 pub struct BddFigures {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use callsim_engine::phone::UserAction;
 use callsim_engine::protocol::CallMediaType;
-use callsim_sim::world::{Loss, World, WorldBuilder, trace};
+use callsim_sim::loopback::{self, LoopbackCall};
+use callsim_sim::world::{Loss, TraceRecord, WorldBuilder, trace};
 
 use super::Media;
 
@@ -18,6 +19,15 @@ pub enum Answer {
     App,
     /// Never: the caller waits, then hangs up.
     None,
+}
+
+/// Which WebRTC backend the phones run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WebRtcBackend {
+    /// SimRtc: a light model of ICE, DTLS and media timing (fast; byte-for-byte by seed).
+    Sim,
+    /// webrtc-rs 0.21: real ICE, DTLS-SRTP and RTP (reproducible in events and timing).
+    Real,
 }
 
 /// Everything `callsim call` takes.
@@ -50,6 +60,14 @@ pub struct CallArgs {
     /// Random packet loss on the media path, in percent.
     #[arg(long, default_value_t = 0.0, value_parser = percent)]
     pub media_loss: f64,
+    /// The WebRTC stack of both phones.
+    #[arg(long, value_enum, default_value_t = WebRtcBackend::Sim)]
+    pub webrtc: WebRtcBackend,
+    /// Run on the real network instead of the simulator: both phones in this process, media
+    /// over real UDP sockets on 127.0.0.1, real time (needs `--webrtc real`; the network
+    /// options do not apply, and a call of `--talk N` takes N seconds).
+    #[arg(long)]
+    pub real_network: bool,
     /// The seed of the run: the same seed gives the same run, event for event.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -98,8 +116,27 @@ pub struct CallOutcome {
 const CALLER: usize = 0;
 const CALLEE: usize = 1;
 
-/// Runs the call; returns the world for inspection and the outcome.
-pub fn run(args: &CallArgs) -> Result<(World, CallOutcome), String> {
+/// A finished call: who took part, everything that happened, and the outcome.
+#[derive(Debug, Clone)]
+pub struct CallRun {
+    /// The phones' names, caller first.
+    pub names: Vec<String>,
+    /// The trace, in time order.
+    pub trace: Vec<TraceRecord>,
+    /// The outcome.
+    pub outcome: CallOutcome,
+}
+
+/// Runs the call, in the simulator or on the real network.
+pub fn run(args: &CallArgs) -> Result<CallRun, String> {
+    check_names(args)?;
+    if args.real_network {
+        return run_real_network(args);
+    }
+    run_simulated(args)
+}
+
+fn check_names(args: &CallArgs) -> Result<(), String> {
     if args.from.trim().is_empty() || args.to.trim().is_empty() {
         return Err("--from and --to must be names".into());
     }
@@ -109,10 +146,85 @@ pub fn run(args: &CallArgs) -> Result<(World, CallOutcome), String> {
             args.from
         ));
     }
+    Ok(())
+}
+
+fn media_of(args: &CallArgs) -> CallMediaType {
+    match args.media {
+        Media::Audio => CallMediaType::Audio,
+        Media::Video => CallMediaType::Video,
+    }
+}
+
+fn run_real_network(args: &CallArgs) -> Result<CallRun, String> {
+    if args.webrtc != WebRtcBackend::Real {
+        return Err("--real-network runs the real WebRTC stack: add --webrtc real".into());
+    }
+    let simulated_only = [
+        ("--media-latency", args.media_latency != 20),
+        ("--media-loss", args.media_loss > 0.0),
+        ("--relay-loss", args.relay_loss > 0.0),
+    ];
+    if let Some((flag, _)) = simulated_only.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "{flag} shapes the simulated network; on --real-network the kernel's loopback \
+             carries the media"
+        ));
+    }
+    let call = LoopbackCall {
+        names: [args.from.clone(), args.to.clone()],
+        media: media_of(args),
+        talk_ms: (args.talk * 1000.0).round() as u64,
+        answer: match args.answer {
+            Answer::Callkit => loopback::Answer::CallKit,
+            Answer::App => loopback::Answer::App,
+            Answer::None => loopback::Answer::Never,
+        },
+        seed: args.seed,
+        relay_latency_ms: args.relay_latency,
+    };
+    let done = call.run_blocking()?;
+    let how = if !done.rang {
+        format!("{}'s phone never rang", args.to)
+    } else if let Some(at) = done.connected_at {
+        format!("connected at {at}, talked {:.1}s, ended", args.talk)
+    } else {
+        "did not connect".to_owned()
+    };
+    let item = |id: usize| {
+        done.items[id]
+            .clone()
+            .unwrap_or_else(|| "no call item".into())
+    };
+    let summary = format!(
+        "outcome: {how}; {}: {}; {}: {}; {} received {} audio frames ({} undecryptable); real network (127.0.0.1)",
+        args.from,
+        item(0),
+        args.to,
+        item(1),
+        args.to,
+        done.stats[1].audio_frames_received,
+        done.stats[1].undecryptable_frames,
+    );
+    Ok(CallRun {
+        names: vec![args.from.clone(), args.to.clone()],
+        trace: done.trace,
+        outcome: CallOutcome {
+            summary,
+            connected: done.connected_at.is_some(),
+        },
+    })
+}
+
+fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
+    let real = args.webrtc == WebRtcBackend::Real;
     let mut builder = WorldBuilder::new(args.seed);
-    builder.phone(&args.from).relay_latency_ms = args.relay_latency;
+    let caller = builder.phone(&args.from);
+    caller.relay_latency_ms = args.relay_latency;
+    caller.real_webrtc = real;
     let callee = builder.phone(&args.to);
     callee.relay_latency_ms = args.relay_latency;
+    callee.real_webrtc = real;
     if args.answer == Answer::App {
         callee.config.callkit_enabled = false;
     }
@@ -127,10 +239,7 @@ pub fn run(args: &CallArgs) -> Result<(World, CallOutcome), String> {
             w.set_relay_loss(id, args.relay_loss / 100.0);
         }
     }
-    let media = match args.media {
-        Media::Audio => CallMediaType::Audio,
-        Media::Video => CallMediaType::Video,
-    };
+    let media = media_of(args);
     let talk_ms = (args.talk * 1000.0).round() as u64;
     let fail = |e: callsim_sim::world::WorldError| e.to_string();
     w.start_call(CALLER, CALLEE, media);
@@ -180,24 +289,28 @@ pub fn run(args: &CallArgs) -> Result<(World, CallOutcome), String> {
         stats.undecryptable_frames,
         args.seed
     );
-    Ok((w, CallOutcome { summary, connected }))
+    Ok(CallRun {
+        names: vec![args.from.clone(), args.to.clone()],
+        trace: w.trace(),
+        outcome: CallOutcome { summary, connected },
+    })
 }
 
 /// Prints the timeline and the outcome, and writes the files asked for.
-pub fn print(
-    args: &CallArgs,
-    world: &World,
-    outcome: &CallOutcome,
-    out: &mut impl Write,
-) -> Result<(), super::CliError> {
-    for line in trace::timeline(&world.trace()) {
+pub fn print(args: &CallArgs, run: &CallRun, out: &mut impl Write) -> Result<(), super::CliError> {
+    for line in trace::timeline(&run.trace) {
         writeln!(out, "{line}")?;
     }
-    writeln!(out, "{}", outcome.summary)?;
+    writeln!(out, "{}", run.outcome.summary)?;
+    let jsonl: String = run
+        .trace
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap_or_default() + "\n")
+        .collect();
     let files = [
-        (&args.trace, world.trace_jsonl()),
-        (&args.mermaid, world.mermaid()),
-        (&args.svg, world.svg()),
+        (&args.trace, jsonl),
+        (&args.mermaid, trace::mermaid(&run.names, &run.trace)),
+        (&args.svg, trace::svg(&run.names, &run.trace)),
     ];
     for (path, text) in files {
         if let Some(path) = path {

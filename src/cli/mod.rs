@@ -117,6 +117,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         calls: u64,
     },
+    /// Real webrtc-rs calls connecting under turmoil, one simulation per call, on one thread.
+    ///
+    /// Each call: invite, CallKit answer, offer and answer through the relay, then ICE, DTLS
+    /// and SRTP of the real stack over simulated UDP until both phones are connected. The
+    /// connect time runs from the call button to both phones connected. Prints `calls`,
+    /// `median_connect_wall_ms` and `median_connect_sim_ms` (and the 90th percentiles), one
+    /// per line; progress goes to stderr.
+    RealWebrtc {
+        /// How many calls to connect.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+        calls: u64,
+    },
     /// Complete calls through the in-memory world on one thread, encrypted and plain.
     ///
     /// Each call: invite, CallKit answer, WebRTC connect, 10 s of simulated call, end, both
@@ -250,6 +262,18 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                 ExitCode::FAILURE
             }
         },
+        Command::Bench(BenchCommand::RealWebrtc { calls }) => {
+            match bench::real_webrtc(calls, &mut err) {
+                Ok(figures) => {
+                    bench::print_real_webrtc(&figures, &mut out)?;
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    writeln!(err, "callsim: benchmark failed: {e}")?;
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Bdd(args) => {
             let summary = crate::bdd::run(&args.options(), &mut out).map_err(CliError::Usage)?;
             if summary.succeeded() {
@@ -269,8 +293,8 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             }
         },
         Command::Call(args) => {
-            let (world, outcome) = call::run(&args).map_err(CliError::Usage)?;
-            call::print(&args, &world, &outcome, &mut out)?;
+            let run = call::run(&args).map_err(CliError::Usage)?;
+            call::print(&args, &run, &mut out)?;
             ExitCode::SUCCESS
         }
         Command::Protocol(ProtocolCommand::Example {
