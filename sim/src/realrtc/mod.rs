@@ -75,7 +75,7 @@ use webrtc::peer_connection::{
 use webrtc::runtime::Runtime;
 
 use crate::world::RtcStats;
-use runtime::{AddressMap, MediaFaults, TurmoilRuntime, WatchedRuntime};
+use runtime::{AddressMap, KillSwitch, MediaFaults, TurmoilRuntime, WatchedRuntime};
 
 const DESCRIBE_POLL: Duration = Duration::from_millis(150);
 const DESCRIBE_POLLS: u32 = 5;
@@ -296,6 +296,7 @@ struct Assembly {
 struct Session {
     id: u64,
     pc: Arc<dyn PeerConnection>,
+    kill: KillSwitch,
     role: Role,
     cipher: Option<FrameCipher>,
     audio: LocalTrack,
@@ -351,7 +352,7 @@ async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RealRtcControl>)
             biased;
             control = rx.recv() => match control {
                 Some(RealRtcControl::Command(command)) => engine.command(command).await,
-                Some(RealRtcControl::Kill) => engine.session = None,
+                Some(RealRtcControl::Kill) => engine.kill(),
                 None => return,
             },
             Some((id, event)) = events_rx.recv() => engine.event(id, event).await,
@@ -522,7 +523,14 @@ impl Engine {
         }
     }
 
-    fn runtime(&self, id: u64) -> Arc<dyn Runtime> {
+    /// The app's process died: its peer connection stops mid-flight, sending nothing more.
+    fn kill(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.kill.kill();
+        }
+    }
+
+    fn runtime(&self, id: u64, kill: KillSwitch) -> Arc<dyn Runtime> {
         let inner: Arc<dyn Runtime> = match &self.task.network {
             Network::Simulated { my_ip, faults } => Arc::new(TurmoilRuntime::new(
                 *my_ip,
@@ -535,7 +543,7 @@ impl Engine {
         let on_exit = Arc::new(move || {
             let _ = events.send((id, Event::DriverExited));
         });
-        Arc::new(WatchedRuntime::new(inner, on_exit))
+        Arc::new(WatchedRuntime::new(inner, on_exit, kill))
     }
 
     async fn new_session(
@@ -554,7 +562,8 @@ impl Engine {
             }
             k
         });
-        let built = self.build(id, media, relay).await;
+        let kill = KillSwitch::default();
+        let built = self.build(id, media, relay, kill.clone()).await;
         let (pc, audio, video) = match built {
             Ok(parts) => parts,
             Err(error) => {
@@ -568,6 +577,7 @@ impl Engine {
         Some(Session {
             id,
             pc,
+            kill,
             role,
             cipher: key.map(|k| FrameCipher::new(&k)),
             audio,
@@ -606,6 +616,7 @@ impl Engine {
         id: u64,
         media: CallMediaType,
         relay: bool,
+        kill: KillSwitch,
     ) -> Result<(Arc<dyn PeerConnection>, LocalTrack, Option<LocalTrack>), webrtc::error::Error>
     {
         let opus = codec(MIME_TYPE_OPUS, 48_000, 2, OPUS_PT);
@@ -636,7 +647,7 @@ impl Engine {
             .with_interceptor_registry(registry)
             .with_setting_engine(settings)
             .with_handler(handler)
-            .with_runtime(self.runtime(id))
+            .with_runtime(self.runtime(id, kill))
             .with_udp_addrs(vec!["127.0.0.1:0"])
             .build()
             .await?;
@@ -1169,5 +1180,43 @@ async fn add_candidates(pc: &Arc<dyn PeerConnection>, text: &str) {
         if let Err(error) = pc.add_ice_candidate(init).await {
             debug!(%error, "remote candidate refused");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RtpIn;
+
+    fn receive(stream: &mut RtpIn, seq: u16) -> u32 {
+        let extended = stream.extend(seq);
+        if stream.base.is_none() {
+            stream.base = Some(extended);
+            stream.max = extended;
+        }
+        stream.max = stream.max.max(extended);
+        stream.received += 1;
+        extended
+    }
+
+    #[test]
+    fn sequence_numbers_extend_across_the_wrap_and_late_packets_stay_behind() {
+        let mut stream = RtpIn::default();
+        let seen: Vec<u32> = [65_534, 65_535, 0, 1, 65_535]
+            .into_iter()
+            .map(|seq| receive(&mut stream, seq))
+            .collect();
+        assert_eq!(seen, [65_534, 65_535, 65_536, 65_537, 65_535]);
+        assert_eq!(stream.max, 65_537);
+    }
+
+    #[test]
+    fn loss_is_expected_minus_received_so_reordering_is_not_loss() {
+        let mut stream = RtpIn::default();
+        for seq in [10, 12, 13] {
+            receive(&mut stream, seq);
+        }
+        assert_eq!(stream.lost(), 1);
+        receive(&mut stream, 11);
+        assert_eq!(stream.lost(), 0);
     }
 }

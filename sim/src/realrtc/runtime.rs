@@ -260,12 +260,38 @@ impl AsyncUdpSocket for TurmoilUdpSocket {
     }
 }
 
+/// Stops every task a [`WatchedRuntime`] spawned, at once and without a word: what a killed
+/// process does to its peer connection (dropping the handle would leave the driver running).
+#[derive(Debug, Clone, Default)]
+pub struct KillSwitch(Arc<Mutex<Vec<futures::future::AbortHandle>>>);
+
+impl KillSwitch {
+    fn register(&self) -> futures::future::AbortRegistration {
+        let (handle, registration) = futures::future::AbortHandle::new_pair();
+        if let Ok(mut handles) = self.0.lock() {
+            handles.push(handle);
+        }
+        registration
+    }
+
+    /// Aborts every task registered so far; their sockets close with them.
+    pub fn kill(&self) {
+        if let Ok(handles) = self.0.lock() {
+            for handle in handles.iter() {
+                handle.abort();
+            }
+        }
+    }
+}
+
 /// A runtime that reports when a task it spawned ends on its own: for a peer connection, the
 /// driver stopping (on close, or by a bug that leaves the connection "connecting" forever).
+/// Its tasks can be killed through its [`KillSwitch`].
 #[derive(Clone)]
 pub struct WatchedRuntime {
     inner: Arc<dyn Runtime>,
     on_exit: Arc<dyn Fn() + Send + Sync>,
+    kill: KillSwitch,
 }
 
 impl std::fmt::Debug for WatchedRuntime {
@@ -275,18 +301,28 @@ impl std::fmt::Debug for WatchedRuntime {
 }
 
 impl WatchedRuntime {
-    /// `inner`, calling `on_exit` whenever a spawned task completes.
-    pub fn new(inner: Arc<dyn Runtime>, on_exit: Arc<dyn Fn() + Send + Sync>) -> Self {
-        WatchedRuntime { inner, on_exit }
+    /// `inner`, calling `on_exit` whenever a spawned task completes (not when killed).
+    pub fn new(
+        inner: Arc<dyn Runtime>,
+        on_exit: Arc<dyn Fn() + Send + Sync>,
+        kill: KillSwitch,
+    ) -> Self {
+        WatchedRuntime {
+            inner,
+            on_exit,
+            kill,
+        }
     }
 }
 
 impl Runtime for WatchedRuntime {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
         let on_exit = Arc::clone(&self.on_exit);
+        let killable = futures::future::Abortable::new(future, self.kill.register());
         self.inner.spawn(Box::pin(async move {
-            future.await;
-            on_exit();
+            if killable.await.is_ok() {
+                on_exit();
+            }
         }))
     }
 
