@@ -198,3 +198,35 @@ fn an_answer_held_20_seconds_still_connects_on_the_real_stack() {
         w.mermaid()
     );
 }
+
+/// webrtc-rs 0.21 sends 8 checks 200 ms apart and never retries a failed pair
+/// (docs/dependency-bugs.md): a 1.5 s outage during setup fails the call at about 30 s even
+/// though the network healed long before; the same outage starting 30 ms later, after the
+/// checks succeeded, only delays DTLS.
+#[test]
+fn a_short_outage_during_ice_checks_fails_the_call_though_the_network_heals() {
+    let outage = |start: u64| {
+        let mut w = world(1);
+        w.start_call(ALICE, BOB, Audio);
+        assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+        w.callkit_answer(BOB);
+        let now = w.now().0;
+        w.run_for(start - now).expect("runs");
+        w.set_media_blocked(ALICE, BOB, true);
+        w.run_for(1_500).expect("runs");
+        w.set_media_blocked(ALICE, BOB, false);
+        let done = w.run_until(35_000, |w| {
+            w.connected(ALICE, BOB)
+                || (w.call_state(ALICE).is_none() && w.call_state(BOB).is_none())
+        });
+        assert!(done.expect("runs"), "{}", w.mermaid());
+        (w.connected(ALICE, BOB), w.now().0)
+    };
+    let (connected, at) = outage(490);
+    assert!(
+        !connected && (30_000..31_000).contains(&at),
+        "{connected} at {at}"
+    );
+    let (connected, at) = outage(520);
+    assert!(connected && at < 5_000, "{connected} at {at}");
+}
