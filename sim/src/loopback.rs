@@ -224,6 +224,7 @@ impl LoopbackCall {
     pub async fn run(&self) -> LoopbackOutcome {
         let trace: Trace = Arc::default();
         let relay = InProcessRelay::new(self.relay_latency_ms, 300);
+        // Real time on purpose: this call runs on the real network, outside any simulation.
         let origin = tokio::time::Instant::now();
         let now = || Timestamp(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX));
         let mut phones = Vec::new();

@@ -20,6 +20,10 @@
 //!   stalled after a lost flight) fails, a second after SimpleX's 30 s `iceInactiveTimeout`
 //!   would have let the stack report it. See `docs/dependency-bugs.md`.
 //!
+//! The relay-only policy is handed to the stack (`iceTransportPolicy: relay`), but webrtc-rs
+//! 0.21 ships no TURN server for it to use, so such a call gathers nothing and fails; the BDD
+//! steps refuse the combination with a message saying so.
+//!
 //! The same engine runs in two networks ([`Network`]): inside a turmoil host, over simulated
 //! UDP with the world's media faults and the host's simulated clock; and on real UDP sockets
 //! on 127.0.0.1 under tokio (`callsim call --webrtc real --real-network`).
@@ -464,14 +468,15 @@ impl Engine {
                 answer,
                 ice_candidates,
             } => {
-                let Some(session) = self
-                    .session
-                    .as_mut()
-                    .filter(|s| s.role == Role::Offerer && !s.remote_set)
+                let Some(session) = self.session.as_mut().filter(|s| s.role == Role::Offerer)
                 else {
                     self.error("answer: call not started".into());
                     return;
                 };
+                if session.remote_set {
+                    self.error("answer: remote description already set".into());
+                    return;
+                }
                 let description = match lz::decode_session(&answer) {
                     Ok(d) if d.kind == SdpType::Answer => d,
                     _ => {
@@ -807,6 +812,7 @@ impl Engine {
             }
             Event::Signaling(state) => session.state.signaling_state = state_name(state),
             Event::Ice(state) => {
+                debug!(session = session.id, %state, "ICE connection state");
                 session.state.ice_connection_state = state_name(state);
                 self.respond(WebRtcResponse::Connection {
                     state: session.state.clone(),
@@ -828,6 +834,7 @@ impl Engine {
                 }
             }
             Event::Peer(state) => {
+                debug!(session = session.id, %state, "peer connection state");
                 session.state.connection_state = state_name(state);
                 self.respond(WebRtcResponse::Connection {
                     state: session.state.clone(),
@@ -966,6 +973,12 @@ impl Engine {
         let Some(sdp) = session.description.take() else {
             return;
         };
+        debug!(
+            session = session.id,
+            candidates = session.pending.len(),
+            gathered = session.gathering_complete,
+            "local description sent"
+        );
         let candidates = lz::encode_candidates(&std::mem::take(&mut session.pending));
         let response = match session.role {
             Role::Offerer => WebRtcResponse::Offer {

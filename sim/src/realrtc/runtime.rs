@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt;
-use tracing::debug;
+use tracing::{Instrument, debug};
 use webrtc::runtime::{
     AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
     Transmit,
@@ -319,11 +319,16 @@ impl Runtime for WatchedRuntime {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
         let on_exit = Arc::clone(&self.on_exit);
         let killable = futures::future::Abortable::new(future, self.kill.register());
-        self.inner.spawn(Box::pin(async move {
-            if killable.await.is_ok() {
-                on_exit();
+        // The driver logs inside the span of the phone whose connection it drives.
+        let span = tracing::Span::current();
+        self.inner.spawn(Box::pin(
+            async move {
+                if killable.await.is_ok() {
+                    on_exit();
+                }
             }
-        }))
+            .instrument(span),
+        ))
     }
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
