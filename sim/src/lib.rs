@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod loopback;
+mod media;
 pub mod memory;
 pub mod realrtc;
 pub mod world;

@@ -78,6 +78,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::Runtime;
 
+use crate::media::{self, AUDIO_EVERY, VIDEO_EVERY};
 use crate::world::RtcStats;
 use runtime::{AddressMap, KillSwitch, MediaFaults, TurmoilRuntime, WatchedRuntime};
 
@@ -87,9 +88,6 @@ const TRICKLE: Duration = Duration::from_millis(1_500);
 const TRICKLE_FOR: Duration = Duration::from_millis(12_000);
 /// A backstop past the stack's own ~30.2 s ICE failure, for a handshake that never ends.
 const CONNECT_LIMIT: Duration = Duration::from_secs(31);
-const AUDIO_EVERY: Duration = Duration::from_millis(20);
-const VIDEO_EVERY: Duration = Duration::from_millis(33);
-const KEY_FRAME_EVERY: u32 = 60;
 const OPUS_PT: u8 = 111;
 const VP8_PT: u8 = 96;
 
@@ -1006,9 +1004,12 @@ impl Engine {
         while session.mic && now >= session.next_audio {
             session.next_audio += AUDIO_EVERY;
             session.audio_seq += 1;
-            let mut frame = vec![0x78u8; 80];
-            frame[1..5].copy_from_slice(&session.audio_seq.to_be_bytes());
-            let frame = self.protect(session, FrameKind::Audio, &frame);
+            let frame = media::protect(
+                session.cipher.as_ref(),
+                FrameKind::Audio,
+                media::audio_frame(session.audio_seq),
+                &mut self.rng,
+            );
             let track = &session.audio;
             if write(track, frame, AUDIO_EVERY).await {
                 self.stats().audio_frames_sent += 1;
@@ -1023,29 +1024,15 @@ impl Engine {
             };
             session.next_video += VIDEO_EVERY;
             session.video_seq += 1;
-            let key = session.video_seq % KEY_FRAME_EVERY == 1;
-            let mut frame = vec![0u8; if key { 6_000 } else { 1_500 }];
-            // A VP8 frame tag: bit 0 clear on key frames (RFC 6386 §9.1).
-            frame[0] = if key { 0x10 } else { 0x31 };
-            frame[1..5].copy_from_slice(&session.video_seq.to_be_bytes());
+            let frame = media::video_frame(session.video_seq);
             let kind = FrameKind::of_video_frame(&frame);
-            let protected = match &session.cipher {
-                Some(cipher) => cipher.encrypt(kind, &frame, &mut self.rng),
-                None => frame,
-            };
+            let protected = media::protect(session.cipher.as_ref(), kind, frame, &mut self.rng);
             if write(track, protected, VIDEO_EVERY).await {
                 self.stats().video_frames_sent += 1;
             }
         }
         if !session.camera {
             session.next_video = now;
-        }
-    }
-
-    fn protect(&mut self, session: &Session, kind: FrameKind, frame: &[u8]) -> Vec<u8> {
-        match &session.cipher {
-            Some(cipher) => cipher.encrypt(kind, frame, &mut self.rng),
-            None => frame.to_vec(),
         }
     }
 
@@ -1120,26 +1107,7 @@ impl Engine {
 
     fn frame(&mut self, session: &Session, kind: FrameKind, frame: &[u8], video: bool) {
         let mut stats = self.task.stats.lock();
-        let playable = match &session.cipher {
-            Some(cipher) => match cipher.decrypt(kind, frame) {
-                Ok(_) => {
-                    stats.frames_decrypted += 1;
-                    true
-                }
-                Err(_) => {
-                    stats.undecryptable_frames += 1;
-                    false
-                }
-            },
-            None => true,
-        };
-        if playable {
-            if video {
-                stats.video_frames_received += 1;
-            } else {
-                stats.audio_frames_received += 1;
-            }
-        }
+        media::count_received(&mut stats, session.cipher.as_ref(), kind, frame, video);
     }
 }
 

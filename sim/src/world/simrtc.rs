@@ -47,6 +47,7 @@ use turmoil::net::UdpSocket;
 
 use super::shared::{SharedWorld, lock};
 use super::turn::{ALLOCATE, ALLOCATED, DATA, SEND, TURN_PORT, put_addr, take_addr};
+use crate::media::{self, AUDIO_EVERY, VIDEO_EVERY};
 
 /// The UDP port every phone's engine uses.
 pub const RTC_PORT: u16 = 5000;
@@ -57,9 +58,6 @@ const DTLS_RTO: Duration = Duration::from_secs(1);
 const KEEPALIVE: Duration = Duration::from_secs(1);
 const DISCONNECTED_AFTER: Duration = Duration::from_secs(5);
 const FAILED_AFTER: Duration = Duration::from_secs(30);
-const AUDIO_EVERY: Duration = Duration::from_millis(20);
-const VIDEO_EVERY: Duration = Duration::from_millis(33);
-const KEY_FRAME_EVERY: u32 = 60;
 const MAX_PACKET: usize = 1_100;
 
 const BIND_REQUEST: u8 = 1;
@@ -625,9 +623,12 @@ impl Engine {
         while session.mic && now >= session.next_audio {
             session.next_audio += AUDIO_EVERY;
             session.audio_seq += 1;
-            let mut frame = vec![0x78u8; 80];
-            frame[1..5].copy_from_slice(&session.audio_seq.to_be_bytes());
-            let frame = self.protect(session, FrameKind::Audio, &frame);
+            let frame = media::protect(
+                session.cipher.as_ref(),
+                FrameKind::Audio,
+                media::audio_frame(session.audio_seq),
+                &mut self.rng,
+            );
             let packet = media_packet(
                 &session.token,
                 0,
@@ -648,12 +649,9 @@ impl Engine {
         while session.media == CallMediaType::Video && session.camera && now >= session.next_video {
             session.next_video += VIDEO_EVERY;
             session.video_seq += 1;
-            let key = session.video_seq % KEY_FRAME_EVERY == 1;
-            let size = if key { 6_000 } else { 1_500 };
-            let mut frame = vec![0u8; size];
-            frame[0] = if key { 0x10 } else { 0x31 };
-            frame[1..5].copy_from_slice(&session.video_seq.to_be_bytes());
-            let frame = self.protect(session, FrameKind::of_video_frame(&frame), &frame);
+            let frame = media::video_frame(session.video_seq);
+            let kind = FrameKind::of_video_frame(&frame);
+            let frame = media::protect(session.cipher.as_ref(), kind, frame, &mut self.rng);
             let chunks: Vec<&[u8]> = frame.chunks(MAX_PACKET).collect();
             let count = u8::try_from(chunks.len()).unwrap_or(u8::MAX);
             for (i, chunk) in chunks.iter().enumerate() {
@@ -674,13 +672,6 @@ impl Engine {
         }
         if !session.camera {
             session.next_video = now;
-        }
-    }
-
-    fn protect(&mut self, session: &Session, kind: FrameKind, frame: &[u8]) -> Vec<u8> {
-        match &session.cipher {
-            Some(cipher) => cipher.encrypt(kind, frame, &mut self.rng),
-            None => frame.to_vec(),
         }
     }
 
@@ -880,26 +871,7 @@ impl Engine {
 
     fn frame(&mut self, session: &Session, kind: FrameKind, frame: Vec<u8>, video: bool) {
         let mut stats = lock_stats(&self.task.stats);
-        let playable = match &session.cipher {
-            Some(cipher) => match cipher.decrypt(kind, &frame) {
-                Ok(_) => {
-                    stats.frames_decrypted += 1;
-                    true
-                }
-                Err(_) => {
-                    stats.undecryptable_frames += 1;
-                    false
-                }
-            },
-            None => true,
-        };
-        if playable {
-            if video {
-                stats.video_frames_received += 1;
-            } else {
-                stats.audio_frames_received += 1;
-            }
-        }
+        media::count_received(&mut stats, session.cipher.as_ref(), kind, &frame, video);
     }
 }
 

@@ -1,0 +1,77 @@
+//! The media both WebRTC backends send: frame shapes, their encryption, and what a received
+//! frame counts as. One definition, so SimRtc and RealRtc carry the same frames.
+
+use std::time::Duration;
+
+use callsim_engine::crypto::{FrameCipher, FrameKind};
+use rand_core::RngCore;
+
+use crate::world::RtcStats;
+
+/// An audio frame every 20 ms (Opus's usual packet time).
+pub(crate) const AUDIO_EVERY: Duration = Duration::from_millis(20);
+/// A video frame every 33 ms (30 fps).
+pub(crate) const VIDEO_EVERY: Duration = Duration::from_millis(33);
+/// Every 60th video frame (2 s) is a key frame.
+const KEY_FRAME_EVERY: u32 = 60;
+
+/// The `seq`th audio frame: Opus-shaped, 80 bytes (a TOC byte, then the sequence number).
+pub(crate) fn audio_frame(seq: u32) -> Vec<u8> {
+    let mut frame = vec![0x78u8; 80];
+    frame[1..5].copy_from_slice(&seq.to_be_bytes());
+    frame
+}
+
+/// The `seq`th video frame: VP8-shaped, a 6,000-byte key frame every 2 s and 1,500-byte
+/// delta frames between, so the clear prefix of spec 4 (10 bytes or 3) follows the frame type.
+pub(crate) fn video_frame(seq: u32) -> Vec<u8> {
+    let key = seq % KEY_FRAME_EVERY == 1;
+    let mut frame = vec![0u8; if key { 6_000 } else { 1_500 }];
+    // A VP8 frame tag: bit 0 clear on key frames (RFC 6386 §9.1).
+    frame[0] = if key { 0x10 } else { 0x31 };
+    frame[1..5].copy_from_slice(&seq.to_be_bytes());
+    frame
+}
+
+/// A frame as it leaves: encrypted in SimpleX's layout when the call has a key.
+pub(crate) fn protect(
+    cipher: Option<&FrameCipher>,
+    kind: FrameKind,
+    frame: Vec<u8>,
+    rng: &mut impl RngCore,
+) -> Vec<u8> {
+    match cipher {
+        Some(cipher) => cipher.encrypt(kind, &frame, rng),
+        None => frame,
+    }
+}
+
+/// Counts a frame that arrived whole: decrypted and played, or dropped as undecryptable.
+pub(crate) fn count_received(
+    stats: &mut RtcStats,
+    cipher: Option<&FrameCipher>,
+    kind: FrameKind,
+    frame: &[u8],
+    video: bool,
+) {
+    let playable = match cipher {
+        Some(cipher) => match cipher.decrypt(kind, frame) {
+            Ok(_) => {
+                stats.frames_decrypted += 1;
+                true
+            }
+            Err(_) => {
+                stats.undecryptable_frames += 1;
+                false
+            }
+        },
+        None => true,
+    };
+    if playable {
+        if video {
+            stats.video_frames_received += 1;
+        } else {
+            stats.audio_frames_received += 1;
+        }
+    }
+}
