@@ -160,32 +160,21 @@ struct PhoneParts {
 }
 
 impl PhoneParts {
+    /// The call state the phone showed last: `None` before any call.
+    fn call_state(&self) -> Option<Option<AppCallState>> {
+        let platform = self.platform.fake.lock();
+        platform.ui.iter().rev().find_map(|(_, e)| match e {
+            UiEvent::CallState { state, .. } => Some(*state),
+            _ => None,
+        })
+    }
+
     fn connected(&self) -> bool {
-        self.platform
-            .fake
-            .lock()
-            .ui
-            .iter()
-            .rev()
-            .find_map(|(_, e)| match e {
-                UiEvent::CallState { state, .. } => Some(*state == Some(AppCallState::Connected)),
-                _ => None,
-            })
-            == Some(true)
+        self.call_state() == Some(Some(AppCallState::Connected))
     }
 
     fn idle(&self) -> bool {
-        self.platform
-            .fake
-            .lock()
-            .ui
-            .iter()
-            .rev()
-            .find_map(|(_, e)| match e {
-                UiEvent::CallState { state, .. } => Some(state.is_none()),
-                _ => None,
-            })
-            != Some(false)
+        self.call_state().is_none_or(|state| state.is_none())
     }
 
     fn ringing(&self) -> bool {
