@@ -230,3 +230,26 @@ fn a_short_outage_during_ice_checks_fails_the_call_though_the_network_heals() {
     let (connected, at) = outage(520);
     assert!(connected && at < 5_000, "{connected} at {at}");
 }
+
+#[test]
+fn statistics_measure_jitter_round_trips_and_every_packet_sent() {
+    let mut w = world(9);
+    w.set_media_jitter(ALICE, BOB, 30);
+    connect(&mut w, Audio);
+    w.run_for(3_000).expect("runs");
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(2_000).expect("runs");
+    for id in [ALICE, BOB] {
+        let stats = w.rtc_stats(id);
+        // 20 ms each way plus up to 30 ms of jitter.
+        let rtt = stats.rtt_ms.unwrap_or(0);
+        assert!((40..=100).contains(&rtt), "{} {stats:?}", w.name(id));
+        assert!(stats.jitter_ms > 1.0, "{} {stats:?}", w.name(id));
+        assert!(stats.packets_sent >= stats.audio_frames_sent, "{stats:?}");
+        assert!(
+            stats.packets_received >= stats.audio_frames_received,
+            "{stats:?}"
+        );
+        assert!(stats.audio_frames_received > 100, "{stats:?}");
+    }
+}
