@@ -2,8 +2,9 @@
 Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulated network
   The phones run webrtc-rs instead of SimRtc: real ICE, DTLS-SRTP and RTP over simulated UDP,
   with every audio and video frame encrypted in SimpleX's layout. webrtc-rs draws its own
-  randomness from the operating system, so these runs repeat in their events and timing, not
-  in their bytes; seeds are pinned where a scenario depends on which packets are lost.
+  randomness from the operating system and orders same-tick events at random, so these runs
+  repeat their events and timing only where no race sits on a tick; seeds are pinned where a
+  scenario depends on which packets are lost, chosen so the outcome held in every run tried.
 
   Background:
     Given Alice and Bob are contacts
@@ -72,9 +73,9 @@ Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulate
     And Bob's call ends within 10 seconds
     And no call remains on any phone
 
-  # webrtc-rs 0.21 bug (docs/dependency-bugs.md): the DTLS server stalls when a retransmitted
-  # ClientHello reaches it after its own flight was lost; the client gives up and its driver
-  # stops without reporting `failed`. callsim notices the driver stopping and ends the call.
+  # webrtc-rs 0.21 bug (docs/dependency-bugs.md): after a lost flight the DTLS handshake never
+  # completes; Bob's side (the DTLS server) gives up and its driver stops without reporting
+  # `failed`. callsim notices the driver stopping and ends the call with an error.
   @seed(31)
   Scenario: A DTLS handshake that stalls after a lost flight ends the call with an error
     Given media between Alice and Bob loses 10% of packets

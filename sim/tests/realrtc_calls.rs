@@ -253,3 +253,29 @@ fn statistics_measure_jitter_round_trips_and_every_packet_sent() {
         assert!(stats.audio_frames_received > 100, "{stats:?}");
     }
 }
+
+#[test]
+fn a_second_call_on_the_same_phones_gets_a_fresh_connection() {
+    let mut w = world(10);
+    for round in 1..=2 {
+        connect(&mut w, Audio);
+        w.run_for(2_000).expect("runs");
+        w.user(ALICE, UserAction::EndCall);
+        let idle = w.run_until(3_000, |w| {
+            w.call_state(ALICE).is_none() && w.call_state(BOB).is_none()
+        });
+        assert!(idle.expect("runs"), "round {round}: {}", w.mermaid());
+        for id in [ALICE, BOB] {
+            let stats = w.rtc_stats(id);
+            assert_eq!(
+                (stats.sessions, stats.connected),
+                (round, round),
+                "{stats:?}"
+            );
+        }
+    }
+    assert_eq!(
+        w.call_item(BOB, ALICE).as_deref(),
+        Some("incoming call: ended (00:02)")
+    );
+}

@@ -26,7 +26,7 @@ pub enum Answer {
 pub enum WebRtcBackend {
     /// SimRtc: a light model of ICE, DTLS and media timing (fast; byte-for-byte by seed).
     Sim,
-    /// webrtc-rs 0.21: real ICE, DTLS-SRTP and RTP (reproducible in events and timing).
+    /// webrtc-rs 0.21: real ICE, DTLS-SRTP and RTP (events and timing repeat, bytes do not).
     Real,
 }
 

@@ -16,9 +16,10 @@
 //!   restart).
 //! - **Known webrtc-rs 0.21 failure modes** end the call in bounded time: a driver that stops
 //!   without reporting `failed` is noticed by [`runtime::WatchedRuntime`] (an `error`, then
-//!   `ended`), and a connection still not up 31 s after ICE checking began (a DTLS handshake
-//!   stalled after a lost flight) fails, a second after SimpleX's 30 s `iceInactiveTimeout`
-//!   would have let the stack report it. See `docs/dependency-bugs.md`.
+//!   `ended`), and a connection still not up 31 s after the remote description was applied
+//!   (when ICE checking begins) fails the same way, a second after the stack's own ICE failure
+//!   would have come. A panic in the engine task ends the call with an error too. See
+//!   `docs/dependency-bugs.md`.
 //!
 //! The relay-only policy is handed to the stack (`iceTransportPolicy: relay`), but webrtc-rs
 //! 0.21 ships no TURN server for it to use, so such a call gathers nothing and fails; the BDD
@@ -30,8 +31,9 @@
 //!
 //! Determinism: webrtc-rs draws ICE credentials, SSRCs of its own, DTLS randoms and SCTP
 //! tags from the operating system, and its driver's `futures::select!` picks ready branches
-//! with a thread-local RNG, so runs are reproducible in their events and timing, not in
-//! their bytes (`design/webrtc-in-turmoil.md` §4).
+//! with a thread-local RNG. Runs repeat their events and timing unless a race sits on one
+//! tick (a packet and a timer together), and never their bytes (`design/webrtc-in-turmoil.md`
+//! §4, `docs/dependency-bugs.md`).
 
 pub mod runtime;
 
@@ -50,6 +52,7 @@ use callsim_engine::phone::Input;
 use callsim_engine::protocol::rtc::{self as lz, RtcIceCandidate, RtcSessionDescription, SdpType};
 use callsim_engine::protocol::{CallCapabilities, CallMediaSource, CallMediaType, Timestamp};
 use callsim_mocks::backends::Shared;
+use futures::FutureExt;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use rtc::ice::mdns::MulticastDnsMode;
@@ -143,17 +146,32 @@ pub enum RealRtcControl {
 }
 
 /// The [`WebRtc`] backend: hands commands to the engine task.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RealRtc {
     tx: mpsc::UnboundedSender<RealRtcControl>,
+    inbox: Arc<dyn callsim_engine::backend::Inbox>,
+}
+
+impl std::fmt::Debug for RealRtc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RealRtc")
+    }
 }
 
 impl WebRtc for RealRtc {
     fn execute(&mut self, _now: Timestamp, command: WebRtcCommand) {
         if self.tx.send(RealRtcControl::Command(command)).is_err() {
-            debug!("WebRTC command after the engine stopped dropped");
+            // The engine task is gone (it crashed): the call cannot go on, so say so.
+            warn!("WebRTC command after the engine stopped");
+            stopped(self.inbox.as_ref(), "WebRTC: the engine stopped".into());
         }
     }
+}
+
+/// Tells the phone its WebRTC engine is gone: an error, then the call's end.
+fn stopped(inbox: &dyn callsim_engine::backend::Inbox, message: String) {
+    inbox.deliver(0, Input::WebRtc(WebRtcResponse::Error { message }));
+    inbox.deliver(0, Input::WebRtc(WebRtcResponse::Ended));
 }
 
 /// The backend, a sender to kill the engine, and the future of its task (spawn it on the
@@ -167,11 +185,30 @@ pub fn engine(
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let span = info_span!("webrtc", phone = %task.name);
-    (
-        RealRtc { tx: tx.clone() },
-        tx,
-        run(task, rx).instrument(span),
-    )
+    let inbox = Arc::clone(&task.inbox);
+    let backend = RealRtc {
+        tx: tx.clone(),
+        inbox: Arc::clone(&inbox),
+    };
+    // A panic in the stack under an await must not leave a call hanging without a word.
+    let guarded = async move {
+        if let Err(panic) = std::panic::AssertUnwindSafe(run(task, rx))
+            .catch_unwind()
+            .await
+        {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            warn!(%what, "the WebRTC engine panicked");
+            stopped(
+                inbox.as_ref(),
+                format!("WebRTC: the engine crashed: {what}"),
+            );
+        }
+    };
+    (backend, tx, guarded.instrument(span))
 }
 
 /// What the stack reports, tagged with the session it belongs to.
@@ -257,6 +294,8 @@ struct RtpIn {
     max: u32,
     received: u64,
     last_transit: Option<f64>,
+    /// The first RTP timestamp: later ones count from it, wrapping as the field does.
+    first_timestamp: Option<u32>,
     jitter: f64,
 }
 
@@ -354,8 +393,11 @@ async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RealRtcControl>)
             biased;
             control = rx.recv() => match control {
                 Some(RealRtcControl::Command(command)) => engine.command(command).await,
-                Some(RealRtcControl::Kill) => engine.kill(),
-                None => return,
+                Some(RealRtcControl::Kill) => engine.kill().await,
+                None => {
+                    engine.close().await;
+                    return;
+                }
             },
             Some((id, event)) = events_rx.recv() => engine.event(id, event).await,
             () = tokio::time::sleep_until(wake) => engine.tick().await,
@@ -424,7 +466,11 @@ impl Engine {
                 aes_key,
                 relay,
             } => {
-                self.close().await;
+                if self.session.is_some() {
+                    // call.ts: the running call stays; the app sends `end` first.
+                    self.error("accept: call already started".into());
+                    return;
+                }
                 let description = match lz::decode_session(&offer) {
                     Ok(d) if d.kind == SdpType::Offer => d,
                     _ => {
@@ -527,8 +573,9 @@ impl Engine {
     }
 
     /// The app's process died: its peer connection stops mid-flight, sending nothing more.
-    fn kill(&mut self) {
+    async fn kill(&mut self) {
         if let Some(session) = self.session.take() {
+            self.final_stats(&session).await;
             session.kill.kill();
         }
     }
@@ -740,6 +787,9 @@ impl Engine {
             }
         }
         self.stats().packets_sent += sent;
+        if let (_, Some(rtt)) = self.pair(session).await {
+            self.stats().rtt_ms = Some(rtt);
+        }
     }
 
     /// The selected candidate pair's types and round-trip time.
@@ -794,8 +844,11 @@ impl Engine {
     }
 
     async fn event(&mut self, id: u64, event: Event) {
-        let Some(mut session) = self.session.take().filter(|s| s.id == id) else {
-            // An earlier call's connection, closed or abandoned.
+        if self.session.as_ref().is_none_or(|s| s.id != id) {
+            // An earlier call's connection, closed or abandoned: the live one stays.
+            return;
+        }
+        let Some(mut session) = self.session.take() else {
             return;
         };
         match event {
@@ -1058,7 +1111,9 @@ impl Engine {
             stats.packets_lost = (stats.packets_lost + incoming.lost()).saturating_sub(lost_before);
             if !video {
                 // RFC 3550 A.8, in milliseconds: the clock is 48 kHz.
-                let transit = arrival * 1000.0 - f64::from(header.timestamp) / 48.0;
+                let first = *incoming.first_timestamp.get_or_insert(header.timestamp);
+                let media_ms = f64::from(header.timestamp.wrapping_sub(first)) / 48.0;
+                let transit = arrival * 1000.0 - media_ms;
                 if let Some(last) = incoming.last_transit {
                     let d = (transit - last).abs();
                     incoming.jitter += (d - incoming.jitter) / 16.0;

@@ -1,0 +1,138 @@
+//! RealRtc's engine driven command by command on the real network (127.0.0.1): what the peer
+//! or the app can send it that is wrong gets SimpleX's error, never a panic or a hang.
+
+use std::sync::{Arc, Mutex};
+
+use callsim_engine::backend::webrtc::{WebRtcCommand, WebRtcResponse};
+use callsim_engine::backend::{Inbox, WebRtc};
+use callsim_engine::phone::Input;
+use callsim_engine::protocol::rtc::{RtcSessionDescription, SdpType, encode_session};
+use callsim_engine::protocol::{CallMediaType, Timestamp};
+use callsim_mocks::backends::Shared;
+use callsim_sim::realrtc::{self, Network, RealRtcTask};
+use callsim_sim::world::RtcStats;
+
+#[derive(Default)]
+struct Responses(Mutex<Vec<WebRtcResponse>>);
+
+impl Inbox for Responses {
+    fn deliver(&self, _after_ms: u64, input: Input) {
+        if let Input::WebRtc(response) = input {
+            self.0.lock().expect("lock").push(response);
+        }
+    }
+}
+
+impl Responses {
+    fn take(&self) -> Vec<WebRtcResponse> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+}
+
+/// Lets the engine run until `done` holds, for at most 10 s of tokio's paused clock (it jumps
+/// ahead whenever every task waits, so nothing here waits on the wall clock).
+async fn until(responses: &Responses, done: impl Fn(&[WebRtcResponse]) -> bool) {
+    for _ in 0..1_000 {
+        if done(&responses.0.lock().expect("lock")) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never: {:?}", responses.take());
+}
+
+fn errors(responses: &[WebRtcResponse]) -> Vec<&str> {
+    responses
+        .iter()
+        .filter_map(|r| match r {
+            WebRtcResponse::Error { message } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn offer(text: &str) -> WebRtcCommand {
+    WebRtcCommand::Offer {
+        offer: text.into(),
+        ice_candidates: "not candidates".into(),
+        media: CallMediaType::Audio,
+        aes_key: None,
+        relay: false,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
+    let responses = Arc::new(Responses::default());
+    let (mut rtc, _kill, engine) = realrtc::engine(RealRtcTask {
+        name: "Alice".into(),
+        seed: 1,
+        inbox: responses.clone(),
+        stats: Shared::new(RtcStats::default()),
+        encryption: true,
+        wrong_key: Arc::default(),
+        network: Network::Loopback,
+    });
+    tokio::spawn(engine);
+    let now = Timestamp(0);
+    let not_sdp = encode_session(&RtcSessionDescription {
+        kind: SdpType::Offer,
+        sdp: "this is not SDP".into(),
+    });
+    for (command, error) in [
+        (offer("{}"), "offer: bad session description"),
+        (offer(&not_sdp), "offer: "),
+        (
+            WebRtcCommand::Answer {
+                answer: "x".into(),
+                ice_candidates: "y".into(),
+            },
+            "answer: call not started",
+        ),
+        (
+            WebRtcCommand::Ice {
+                ice_candidates: "z".into(),
+            },
+            "ice: call not started",
+        ),
+    ] {
+        rtc.execute(now, command);
+        until(&responses, |r| !errors(r).is_empty()).await;
+        let got = responses.take();
+        assert!(errors(&got)[0].starts_with(error), "{got:?}");
+    }
+
+    // A call: `start` makes an offer with this engine's candidate.
+    rtc.execute(
+        now,
+        WebRtcCommand::Start {
+            media: CallMediaType::Audio,
+            aes_key: None,
+            relay: false,
+        },
+    );
+    until(&responses, |r| {
+        r.iter().any(|r| matches!(r, WebRtcResponse::Offer { .. }))
+    })
+    .await;
+    responses.take();
+    // The peer's offer while a call runs is refused; the call stays.
+    rtc.execute(now, offer(&not_sdp));
+    until(&responses, |r| !errors(r).is_empty()).await;
+    assert_eq!(errors(&responses.take()), ["accept: call already started"]);
+    // A second answer after the first is refused too; garbage answers are an error.
+    rtc.execute(
+        now,
+        WebRtcCommand::Answer {
+            answer: not_sdp.clone(),
+            ice_candidates: String::new(),
+        },
+    );
+    until(&responses, |r| !errors(r).is_empty()).await;
+    assert_eq!(
+        errors(&responses.take()),
+        ["answer: bad session description"]
+    );
+    rtc.execute(now, WebRtcCommand::End);
+    until(&responses, |r| r.contains(&WebRtcResponse::Ended)).await;
+}
