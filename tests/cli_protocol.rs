@@ -53,9 +53,11 @@ fn decode_shows_the_sdp_and_candidates_of_messages_made_by_another_implementatio
     assert_eq!(out.stderr, b"");
 }
 
+/// `decode | encode` gives back real core bytes unchanged (errata W1): the fixture in the core's
+/// key order, written by Python's `json` (`tests/fixtures/core-order/generate.py`).
 #[test]
 fn decode_then_encode_reproduces_the_wire_bytes() {
-    let wire = std::fs::read(format!("{FIXTURES}/messages.jsonl")).expect("fixture");
+    let wire = std::fs::read(format!("{FIXTURES}/../core-order/messages.jsonl")).expect("fixture");
     let decoded = callsim(&["protocol", "decode", "-"], &wire);
     assert!(decoded.status.success());
     let encoded = callsim(&["protocol", "encode"], &decoded.stdout);

@@ -24,6 +24,15 @@ pub(crate) fn decode(text: &str) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::BadBase64(e.to_string()))
 }
 
+/// Decodes a base64url string as simplexmq's `base64urlP` takes it: at least one character,
+/// padding optional.
+pub(crate) fn decode_nonempty(text: &str) -> Result<Vec<u8>, Error> {
+    if text.trim_end_matches('=').is_empty() {
+        return Err(Error::BadBase64("empty".into()));
+    }
+    decode(text)
+}
+
 /// Encodes into `buf` (which must hold `4 * ceil(len / 3)` bytes) without allocating.
 pub(crate) fn encode_into<'a>(bytes: &[u8], buf: &'a mut [u8]) -> &'a str {
     let len = ENGINE.encode_slice(bytes, buf).unwrap_or(0);

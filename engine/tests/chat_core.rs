@@ -6,7 +6,7 @@ use callsim_engine::chat::{
     call_status_item_content,
 };
 use callsim_engine::protocol::{
-    CICallStatus, CallEvent, CallMediaType, CallType, ChatMessage, Timestamp, UserRef,
+    CICallStatus, CallEvent, CallId, CallMediaType, CallType, ChatMessage, Timestamp, UserRef,
     VersionRange, WebRTCCallOffer, WebRTCCallStatus, WebRTCExtraInfo, WebRTCSession,
 };
 use rand_chacha::ChaCha8Rng;
@@ -21,7 +21,7 @@ fn core(name: &str, call_versions: Option<VersionRange>) -> ChatCore {
             user_id: 1,
             local_display_name: name.into(),
         },
-        chat_version: VersionRange { min: 1, max: 16 },
+        chat_version: callsim_engine::chat::CHAT_VERSION_RANGE,
         call_versions,
     });
     let peer = if name == "alice" { "bob" } else { "alice" };
@@ -635,7 +635,7 @@ fn replies_with_no_call_a_wrong_call_id_or_a_wrong_state_are_message_errors() {
     // No current call: the call was ended before a late message arrived.
     let mut p2 = Pair::new();
     p2.invite(video(true));
-    let stale = p2.bob.call(PEER).expect("call").call_id;
+    let stale = p2.bob.call(PEER).expect("call").call_id.clone();
     p2.alice
         .api_end_call(p2.now, &mut p2.rng, PEER)
         .expect("ends");
@@ -647,7 +647,9 @@ fn replies_with_no_call_a_wrong_call_id_or_a_wrong_state_are_message_errors() {
         &mut rng,
         PEER,
         at(1),
-        msg(CallEvent::End { call_id: stale }),
+        msg(CallEvent::End {
+            call_id: stale.clone(),
+        }),
     );
     assert_eq!(
         message_errors(&drain(&mut p2.alice)),
@@ -657,8 +659,9 @@ fn replies_with_no_call_a_wrong_call_id_or_a_wrong_state_are_message_errors() {
     // Wrong call id: a stale message from an earlier call with the same contact.
     let mut p3 = Pair::new();
     p3.invite(video(true));
-    let mut other = stale;
-    other.0[0] ^= 1;
+    let mut bytes = stale.as_bytes().to_vec();
+    bytes[0] ^= 1;
+    let other = CallId::from_bytes(&bytes).expect("non-empty");
     p3.bob.handle_message(
         at(1),
         &mut rng,
@@ -677,7 +680,7 @@ fn replies_with_no_call_a_wrong_call_id_or_a_wrong_state_are_message_errors() {
     );
 
     // Wrong state: an answer to the callee that has not offered yet.
-    let call_id = p3.bob.call(PEER).expect("call").call_id;
+    let call_id = p3.bob.call(PEER).expect("call").call_id.clone();
     let answer = CallEvent::Answer {
         call_id,
         answer: callsim_engine::protocol::CallAnswer {
@@ -688,7 +691,7 @@ fn replies_with_no_call_a_wrong_call_id_or_a_wrong_state_are_message_errors() {
         .handle_message(at(1), &mut rng, PEER, at(1), msg(answer));
     assert_eq!(
         message_errors(&drain(&mut p3.bob)),
-        ["x.call.answer: wrong call state invitationReceived"]
+        ["x.call.answer: wrong call state CSTCallInvitationReceived"]
     );
     assert_eq!(state(&p3.bob), Some(CallStateTag::InvitationReceived));
 }
@@ -706,23 +709,38 @@ fn extra_info_is_accepted_in_offer_received_and_negotiated_and_dropped_before() 
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let mut p = Pair::new();
     p.invite(video(true));
-    let id = p.bob.call(PEER).expect("call").call_id;
+    let id = p.bob.call(PEER).expect("call").call_id.clone();
     // Spec race 4: candidates arriving in either invitation state are lost.
-    p.bob
-        .handle_message(at(1), &mut rng, PEER, at(1), ChatMessage::new(extra(id)));
+    p.bob.handle_message(
+        at(1),
+        &mut rng,
+        PEER,
+        at(1),
+        ChatMessage::new(extra(id.clone())),
+    );
     assert_eq!(
         message_errors(&drain(&mut p.bob)),
-        ["x.call.extra: wrong call state invitationReceived"]
+        ["x.call.extra: wrong call state CSTCallInvitationReceived"]
     );
-    p.alice
-        .handle_message(at(1), &mut rng, PEER, at(1), ChatMessage::new(extra(id)));
+    p.alice.handle_message(
+        at(1),
+        &mut rng,
+        PEER,
+        at(1),
+        ChatMessage::new(extra(id.clone())),
+    );
     assert_eq!(
         message_errors(&drain(&mut p.alice)),
-        ["x.call.extra: wrong call state invitationSent"]
+        ["x.call.extra: wrong call state CSTCallInvitationSent"]
     );
     p.offer(video(true));
-    p.alice
-        .handle_message(at(1), &mut rng, PEER, at(1), ChatMessage::new(extra(id)));
+    p.alice.handle_message(
+        at(1),
+        &mut rng,
+        PEER,
+        at(1),
+        ChatMessage::new(extra(id.clone())),
+    );
     let out = drain(&mut p.alice);
     assert!(
         events(&out)
@@ -730,8 +748,13 @@ fn extra_info_is_accepted_in_offer_received_and_negotiated_and_dropped_before() 
             .any(|e| matches!(e, CoreEvent::CallExtraInfo { .. }))
     );
     p.answer();
-    p.bob
-        .handle_message(at(1), &mut rng, PEER, at(1), ChatMessage::new(extra(id)));
+    p.bob.handle_message(
+        at(1),
+        &mut rng,
+        PEER,
+        at(1),
+        ChatMessage::new(extra(id.clone())),
+    );
     let out = drain(&mut p.bob);
     assert!(
         events(&out)

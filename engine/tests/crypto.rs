@@ -2,7 +2,8 @@
 
 use callsim_engine::Error;
 use callsim_engine::crypto::{
-    FRAME_OVERHEAD, FrameCipher, FrameKind, IV_LEN, KeyPair, MediaKey, MediaKeyVersion, PublicKey,
+    FRAME_OVERHEAD, FrameCipher, FrameKind, IV_LEN, KeyPair, MediaKey, MediaKeyVersion,
+    MediaPlatform, PublicKey,
 };
 use callsim_engine::protocol::CallId;
 use rand_chacha::ChaCha8Rng;
@@ -44,7 +45,7 @@ fn public_keys_are_written_as_base64url_der_spki() {
 fn media_key_v1_is_the_raw_dh_secret_as_padded_base64url() {
     let dh =
         KeyPair::from_secret_bytes(hex32(ALICE_PRIV)).diffie_hellman(&PublicKey(hex32(BOB_PUB)));
-    let call_id = CallId([0; 16]);
+    let call_id = CallId::from_bytes(&[0; 16]).expect("bytes");
     let key = MediaKey::derive(MediaKeyVersion::V1, &call_id, &dh);
     assert_eq!(key.0, hex32(SHARED));
     assert_eq!(
@@ -60,7 +61,8 @@ fn media_key_v2_matches_hkdf_sha512_from_an_independent_implementation() {
     // (OpenSSL), with ikm = the RFC 7748 shared secret and salt = the call id 00 01 .. 0f.
     let dh =
         KeyPair::from_secret_bytes(hex32(ALICE_PRIV)).diffie_hellman(&PublicKey(hex32(BOB_PUB)));
-    let call_id = CallId(core::array::from_fn(|i| i as u8));
+    let call_id =
+        CallId::from_bytes(&core::array::from_fn::<u8, 16, _>(|i| i as u8)).expect("bytes");
     let key = MediaKey::derive(MediaKeyVersion::V2, &call_id, &dh);
     assert_eq!(
         key.0,
@@ -95,7 +97,11 @@ fn key_generation_is_reproducible_from_a_seed() {
 }
 
 fn cipher() -> FrameCipher {
-    FrameCipher::new(&MediaKey(hex32(SHARED)))
+    FrameCipher::new(&MediaKey(hex32(SHARED)), MediaPlatform::Js)
+}
+
+fn ios_cipher() -> FrameCipher {
+    FrameCipher::new(&MediaKey(hex32(SHARED)), MediaPlatform::Ios)
 }
 
 #[test]
@@ -134,8 +140,44 @@ fn the_iv_is_appended_and_drawn_from_the_injected_rng() {
     assert_eq!(a[a.len() - IV_LEN..], iv);
 }
 
+/// Errata W6: iOS's frame encryptor reserves 28 bytes for every frame and the core's
+/// `chat_encrypt_media` fills them with the tag and the IV, even when nothing follows the clear
+/// prefix (`WebRTCClient.swift` `frameEncryptor`, `Mobile/WebRTC.hs` `chatEncryptMedia`,
+/// SimpleX master 6bb1da9e); call.ts's `encryptFrame` appends only the IV then.
 #[test]
-fn a_frame_with_nothing_after_its_prefix_gets_only_the_iv() {
+fn a_frame_with_nothing_after_its_prefix_gets_a_tag_and_an_iv_on_ios() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    // Frames exactly as long as their clear prefix (a shorter one is an error on iOS).
+    for (kind, frame) in [
+        (FrameKind::VideoDelta, &[0x31, 0x02, 0x03][..]),
+        (FrameKind::Audio, &[0x78][..]),
+    ] {
+        let enc = ios_cipher().encrypt(kind, frame, &mut rng);
+        assert_eq!(enc.len(), frame.len() + FRAME_OVERHEAD);
+        assert_eq!(
+            cipher().encrypt(kind, frame, &mut rng).len(),
+            frame.len() + IV_LEN
+        );
+        // Either platform reads it: the tag authenticates an empty payload.
+        for reader in [ios_cipher(), cipher()] {
+            assert_eq!(reader.decrypt(kind, &enc), Ok(frame.to_vec()));
+        }
+        let mut bad = enc.clone();
+        bad[frame.len()] ^= 1;
+        assert_eq!(
+            ios_cipher().decrypt(kind, &bad),
+            Err(Error::FrameAuthentication)
+        );
+    }
+    // Both platforms write the same layout when there is a payload.
+    let frame = [0x78u8; 40];
+    let ios = ios_cipher().encrypt(FrameKind::Audio, &frame, &mut ChaCha8Rng::seed_from_u64(3));
+    let js = cipher().encrypt(FrameKind::Audio, &frame, &mut ChaCha8Rng::seed_from_u64(3));
+    assert_eq!(ios, js);
+}
+
+#[test]
+fn a_frame_with_nothing_after_its_prefix_gets_only_the_iv_in_call_ts() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     for frame in [&[][..], &[0x31, 0x02][..], &[0x31, 0x02, 0x03][..]] {
         let enc = cipher().encrypt(FrameKind::VideoDelta, frame, &mut rng);
@@ -175,7 +217,7 @@ fn a_wrong_key_or_a_truncated_frame_is_an_error() {
         &[1; 50],
         &mut ChaCha8Rng::seed_from_u64(4),
     );
-    let other = FrameCipher::new(&MediaKey([9; 32]));
+    let other = FrameCipher::new(&MediaKey([9; 32]), MediaPlatform::Ios);
     assert_eq!(
         other.decrypt(FrameKind::Audio, &enc),
         Err(Error::FrameAuthentication)

@@ -1,6 +1,6 @@
 //! Property tests: every wire type round-trips, and no input makes the decoders panic.
 
-use callsim_engine::crypto::{FrameCipher, FrameKind, MediaKey, PublicKey};
+use callsim_engine::crypto::{FrameCipher, FrameKind, MediaKey, MediaPlatform, PublicKey};
 use callsim_engine::protocol::{
     CICallStatus, CallAnswer, CallEvent, CallExtraInfo, CallId, CallInvitation, CallItem,
     CallMediaSource, CallMediaType, CallOffer, CallType, ChatMessage, ContactRef, MsgDirection,
@@ -66,7 +66,9 @@ fn public_key() -> impl Strategy<Value = PublicKey> {
 }
 
 fn event() -> impl Strategy<Value = CallEvent> {
-    let id = any::<[u8; 16]>().prop_map(CallId);
+    // Any non-empty length: the core does not check for 16 bytes (errata W4).
+    let id = prop::collection::vec(any::<u8>(), 1..40)
+        .prop_map(|bytes| CallId::from_bytes(&bytes).expect("non-empty"));
     prop_oneof![
         (
             id.clone(),
@@ -119,7 +121,7 @@ fn event() -> impl Strategy<Value = CallEvent> {
 fn message() -> impl Strategy<Value = ChatMessage> {
     (
         prop::option::of(version_range()),
-        prop::option::of(prop::collection::vec(any::<u8>(), 0..24).prop_map(SharedMsgId)),
+        prop::option::of(prop::collection::vec(any::<u8>(), 1..24).prop_map(SharedMsgId)),
         event(),
     )
         .prop_map(|(version, msg_id, event)| ChatMessage {
@@ -151,12 +153,13 @@ proptest! {
 
     #[test]
     fn string_encoded_types_round_trip(
-        id in any::<[u8; 16]>(),
+        id in prop::collection::vec(any::<u8>(), 1..60),
         key in any::<[u8; 32]>(),
-        bytes in prop::collection::vec(any::<u8>(), 0..40),
+        bytes in prop::collection::vec(any::<u8>(), 1..40),
         range in version_range(),
     ) {
-        prop_assert_eq!(CallId(id).to_string().parse::<CallId>(), Ok(CallId(id)));
+        let id = CallId::from_bytes(&id).expect("non-empty");
+        prop_assert_eq!(id.to_string().parse::<CallId>(), Ok(id));
         prop_assert_eq!(PublicKey(key).to_string().parse::<PublicKey>(), Ok(PublicKey(key)));
         prop_assert_eq!(MediaKey(key).to_string().parse::<MediaKey>(), Ok(MediaKey(key)));
         let msg_id = SharedMsgId(bytes);
@@ -263,9 +266,11 @@ proptest! {
         junk in prop::collection::vec(any::<u8>(), 0..80),
         seed in any::<u64>(),
         kind in 0..4usize,
+        ios in any::<bool>(),
     ) {
         let kind = [FrameKind::Audio, FrameKind::VideoKey, FrameKind::VideoDelta, FrameKind::VideoEmpty][kind];
-        let cipher = FrameCipher::new(&MediaKey(key));
+        let platform = if ios { MediaPlatform::Ios } else { MediaPlatform::Js };
+        let cipher = FrameCipher::new(&MediaKey(key), platform);
         let enc = cipher.encrypt(kind, &frame, &mut ChaCha8Rng::seed_from_u64(seed));
         prop_assert_eq!(cipher.decrypt(kind, &enc), Ok(frame));
         let _ = cipher.decrypt(kind, &junk);

@@ -336,6 +336,7 @@ impl RelayHub {
                         let input = Input::Message {
                             contact_id: contact_id(message.from),
                             broker_ts: message.ts,
+                            msg_id: message.id,
                             body: message.body,
                         };
                         inbox.deliver(self.latency_ms, input);
@@ -350,6 +351,7 @@ impl RelayHub {
                         let input = Input::Push {
                             contact_id: contact_id(from),
                             broker_ts: message.ts,
+                            msg_id: message.id,
                             body: message.body,
                         };
                         inbox.deliver(self.push_delay_ms, input);

@@ -40,6 +40,8 @@ pub struct RelayMessage {
     /// The event tag, known to the simulation only (a real relay sees ciphertext): holds and
     /// duplicates match on it.
     pub event: &'static str,
+    /// Delivered again after its ACK was lost (the duplicate fault), so not again.
+    pub redelivered: bool,
 }
 
 /// What the relay asks its host to do.
@@ -77,7 +79,8 @@ pub struct Relay {
     subscribed: BTreeSet<ClientId>,
     /// Event tags held back, by recipient (a fault a scenario injects).
     holds: BTreeMap<ClientId, Vec<String>>,
-    /// Event tags delivered twice, by recipient (a fault a scenario injects).
+    /// Event tags delivered twice, by recipient (a fault a scenario injects): the first ACK is
+    /// lost, so the relay delivers the same message again, as SMP does after a reconnect.
     duplicates: BTreeMap<ClientId, Vec<String>>,
     next_id: u64,
     /// Messages stored, acknowledged, and fetched by a push: what was stored and is not in a
@@ -144,25 +147,22 @@ impl Relay {
         if let Some(seen) = self.seen.as_mut() {
             seen.push(body.clone());
         }
-        let twice = matches_tag(self.duplicates.get(&to), event);
-        let copies = if twice { 2 } else { 1 };
-        for _ in 0..copies {
-            self.next_id += 1;
-            let message = RelayMessage {
-                id: self.next_id,
-                from,
-                body: body.clone(),
-                notify,
-                ts: now,
-                event,
-            };
-            self.queues
-                .entry((from, to))
-                .or_default()
-                .messages
-                .push_back(message);
-            self.counts.0 += 1;
-        }
+        self.next_id += 1;
+        let message = RelayMessage {
+            id: self.next_id,
+            from,
+            body,
+            notify,
+            ts: now,
+            event,
+            redelivered: false,
+        };
+        self.queues
+            .entry((from, to))
+            .or_default()
+            .messages
+            .push_back(message);
+        self.counts.0 += 1;
         if self.is_subscribed(to) {
             self.next_delivery(from, to).into_iter().collect()
         } else if notify {
@@ -173,8 +173,21 @@ impl Relay {
     }
 
     /// ACK: `to` processed message `id` from `from`; the next one may go.
+    ///
+    /// Under the duplicate fault the first ACK of a matching message is lost: the message
+    /// stays and is delivered again, with the same id.
     pub fn ack(&mut self, from: ClientId, to: ClientId, id: u64) -> Vec<RelayAction> {
+        let twice = self.duplicates.get(&to).cloned();
         let queue = self.queues.entry((from, to)).or_default();
+        if let Some(message) = queue.messages.iter_mut().find(|m| m.id == id) {
+            if !message.redelivered && matches_tag(twice.as_ref(), message.event) {
+                message.redelivered = true;
+                if queue.in_flight == Some(id) {
+                    queue.in_flight = None;
+                }
+                return self.next_delivery(from, to).into_iter().collect();
+            }
+        }
         let before = queue.messages.len();
         queue.messages.retain(|m| m.id != id);
         self.counts.1 += (before - queue.messages.len()) as u64;
@@ -243,7 +256,8 @@ impl Relay {
         self.holds.entry(to).or_default().push(event.to_owned());
     }
 
-    /// Delivers every message with this event tag to `to` twice, as two messages.
+    /// Delivers every message with this event tag to `to` twice: the same message again, with
+    /// the same id, as if its first ACK was lost.
     pub fn duplicate(&mut self, to: ClientId, event: &str) {
         self.duplicates
             .entry(to)
@@ -396,8 +410,13 @@ mod tests {
             deliveries(&relay.send(Timestamp(2), 0, 1, "e".into(), false, "x.call.end")),
             [2]
         );
-        assert_eq!(deliveries(&relay.ack(0, 1, 2)), [3], "the copy follows");
-        assert!(relay.ack(0, 1, 3).is_empty());
+        assert_eq!(
+            deliveries(&relay.ack(0, 1, 2)),
+            [2],
+            "the same message again"
+        );
+        assert!(relay.ack(0, 1, 2).is_empty());
+        assert!(relay.queue(0, 1).is_empty());
         assert_eq!(
             deliveries(&relay.release(1)),
             [1],

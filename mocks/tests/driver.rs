@@ -137,6 +137,7 @@ impl Fakes {
             Input::Message {
                 contact_id: ALICE,
                 broker_ts: Timestamp(10),
+                msg_id: 1,
                 body,
             },
         );
@@ -185,6 +186,7 @@ async fn answer_with_slow_chat(chat_start: Option<u64>) -> SlowChat {
         Input::Push {
             contact_id: ALICE,
             broker_ts: Timestamp(0),
+            msg_id: 1,
             body,
         },
     );
@@ -344,6 +346,7 @@ async fn the_answer_action_is_fulfilled_once_only_after_webrtc_connected() {
         Input::Message {
             contact_id: ALICE,
             broker_ts: Timestamp(10),
+            msg_id: 1,
             body,
         },
     );
@@ -376,6 +379,7 @@ async fn the_answer_action_is_fulfilled_once_only_after_webrtc_connected() {
         Input::Message {
             contact_id: ALICE,
             broker_ts: now,
+            msg_id: 2,
             body: answer,
         },
     );

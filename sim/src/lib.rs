@@ -13,4 +13,5 @@ pub mod loopback;
 mod media;
 pub mod memory;
 pub mod realrtc;
+pub mod rtc;
 pub mod world;

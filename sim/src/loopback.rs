@@ -238,6 +238,7 @@ impl LoopbackCall {
                 stats: stats.clone(),
                 encryption: true,
                 wrong_key: Arc::default(),
+                platform: callsim_engine::crypto::MediaPlatform::Ios,
                 network: Network::Loopback,
             });
             tokio::spawn(engine);

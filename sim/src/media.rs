@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use callsim_engine::crypto::{FrameCipher, FrameKind};
+use callsim_engine::crypto::{FrameCipher, FrameKind, MediaPlatform};
 use rand_core::RngCore;
 
 use crate::world::RtcStats;
@@ -46,32 +46,50 @@ pub(crate) fn protect(
     }
 }
 
-/// Counts a frame that arrived whole: decrypted and played, or dropped as undecryptable.
-pub(crate) fn count_received(
-    stats: &mut RtcStats,
-    cipher: Option<&FrameCipher>,
-    kind: FrameKind,
-    frame: &[u8],
-    video: bool,
-) {
-    let playable = match cipher {
-        Some(cipher) => match cipher.decrypt(kind, frame) {
-            Ok(_) => {
-                stats.frames_decrypted += 1;
-                true
+/// What became of the frames one receiver got: its frame decryptor, as its platform runs it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FrameReceiver {
+    /// call.ts only: a frame failed to decrypt, which errored the receiver's transform stream;
+    /// nothing reaches the decoder again.
+    stopped: bool,
+}
+
+impl FrameReceiver {
+    /// Counts a frame that arrived whole: decrypted and played; undecryptable (on iOS handed to
+    /// the decoder as it is, so not played as the sender's; in call.ts the end of this
+    /// receiver's stream); or lost behind a stopped stream.
+    pub(crate) fn count(
+        &mut self,
+        stats: &mut RtcStats,
+        cipher: Option<&FrameCipher>,
+        kind: FrameKind,
+        frame: &[u8],
+        video: bool,
+    ) {
+        if self.stopped {
+            stats.frames_after_stream_error += 1;
+            return;
+        }
+        let playable = match cipher {
+            Some(cipher) => match cipher.decrypt(kind, frame) {
+                Ok(_) => {
+                    stats.frames_decrypted += 1;
+                    true
+                }
+                Err(_) => {
+                    stats.undecryptable_frames += 1;
+                    self.stopped = cipher.platform() == MediaPlatform::Js;
+                    false
+                }
+            },
+            None => true,
+        };
+        if playable {
+            if video {
+                stats.video_frames_received += 1;
+            } else {
+                stats.audio_frames_received += 1;
             }
-            Err(_) => {
-                stats.undecryptable_frames += 1;
-                false
-            }
-        },
-        None => true,
-    };
-    if playable {
-        if video {
-            stats.video_frames_received += 1;
-        } else {
-            stats.audio_frames_received += 1;
         }
     }
 }

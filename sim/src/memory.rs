@@ -7,12 +7,12 @@
 //! - **Relay**: [`callsim_mocks::relay::Relay`], SMP's rules (a queue per direction, one
 //!   unacknowledged message at a time, pushes for notifying messages to sleeping phones); here
 //!   each hop takes the relay link's latency, and a push wakes the phone's notification
-//!   extension after the phone's push delay. Phones drop redelivered messages by id.
+//!   extension after the phone's push delay. A phone's agent drops redelivered messages by id.
 //! - **Scripted WebRTC**: [`callsim_mocks::webrtc::ScriptedRtcNetwork`], whose timers the world
 //!   runs.
 //! - **Fakes**: CallKit, the audio session and the sound player from `callsim-mocks`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::backend::callkit::CallKitEvent;
@@ -27,9 +27,6 @@ use callsim_mocks::{FakeAudioSession, FakeCallKit, FakeRinger};
 
 /// A phone's index in the world.
 pub type PhoneId = usize;
-
-/// How many recent message ids per sender a phone remembers to drop redeliveries.
-const DEDUP_WINDOW: usize = 64;
 
 /// Timing of the world; every value is in milliseconds of simulated time.
 #[derive(Debug, Clone)]
@@ -94,8 +91,6 @@ struct Host {
     callkit: FakeCallKit,
     audio: FakeAudioSession,
     sound: FakeRinger,
-    /// Recent relay message ids taken from each sender, to drop redeliveries.
-    delivered: BTreeMap<PhoneId, VecDeque<u64>>,
     chat_start: u64,
     push_delay: u64,
     permission_answers: BTreeMap<Permission, bool>,
@@ -151,7 +146,6 @@ impl MemoryWorld {
             callkit: FakeCallKit::new(),
             audio: FakeAudioSession::new(uses_callkit),
             sound: FakeRinger::new(),
-            delivered: BTreeMap::new(),
             chat_start: self.timing.chat_start,
             push_delay: self.timing.push_delay,
             permission_answers: BTreeMap::new(),
@@ -379,21 +373,15 @@ impl MemoryWorld {
                 if !self.relay.is_subscribed(to) {
                     return;
                 }
+                // A redelivery carries the same id; the phone's agent drops it.
                 let (from, id) = (message.from, message.id);
-                let recent = self.hosts[to].delivered.entry(from).or_default();
-                let fresh = !recent.contains(&id);
-                if fresh {
-                    if recent.len() == DEDUP_WINDOW {
-                        recent.pop_front();
-                    }
-                    recent.push_back(id);
-                    let input = Input::Message {
-                        contact_id: contact_id(from),
-                        broker_ts: message.ts,
-                        body: message.body,
-                    };
-                    self.feed(to, input);
-                }
+                let input = Input::Message {
+                    contact_id: contact_id(from),
+                    broker_ts: message.ts,
+                    msg_id: id,
+                    body: message.body,
+                };
+                self.feed(to, input);
                 let at = self.now.add_ms(self.timing.relay_latency);
                 self.schedule(at, Event::RelayAck { from, to, id });
             }
@@ -405,6 +393,7 @@ impl MemoryWorld {
                     let input = Input::Push {
                         contact_id: contact_id(from),
                         broker_ts: message.ts,
+                        msg_id: message.id,
                         body: message.body,
                     };
                     self.feed(to, input);

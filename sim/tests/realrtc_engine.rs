@@ -71,6 +71,7 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
         stats: Shared::new(RtcStats::default()),
         encryption: true,
         wrong_key: Arc::default(),
+        platform: callsim_engine::crypto::MediaPlatform::Ios,
         network: Network::Loopback,
     });
     tokio::spawn(engine);

@@ -400,7 +400,8 @@ impl ScenarioState {
                         .filter(|i| lost_up_to.is_none_or(|newest| i.id > newest))
                         .filter_map(|i| match i.content {
                             callsim_engine::chat::ItemContent::Call(c) => Some(c.status),
-                            callsim_engine::chat::ItemContent::CallsRejected => None,
+                            callsim_engine::chat::ItemContent::CallsRejected
+                            | callsim_engine::chat::ItemContent::MsgError(_) => None,
                         })
                         .collect();
                     (items, p.core().call(contact).is_some())
@@ -433,7 +434,9 @@ impl ScenarioState {
                     };
                     let ids = |x: PhoneId, y: PhoneId| {
                         world.with_phone(x, |p| {
-                            p.core().call(world.contact_id(y)).map(|c| c.call_id)
+                            p.core()
+                                .call(world.contact_id(y))
+                                .map(|c| c.call_id.clone())
                         })
                     };
                     if key(id) != key(peer) || ids(id, peer) != ids(peer, id) {

@@ -4,12 +4,14 @@
 //! WebRTC offer (the callee is the WebRTC offerer), Alice's answer, Bob's trickled candidates,
 //! and Alice's end. The keys are real X25519 keys and both sides' media keys are checked equal.
 
+use callsim_engine::chat::CHAT_VERSION_RANGE;
 use callsim_engine::crypto::{KeyPair, MediaKey, MediaKeyVersion};
 use callsim_engine::protocol::rtc::{self, RtcIceCandidate, RtcSessionDescription, SdpType};
 use callsim_engine::protocol::{
     CallAnswer, CallEvent, CallExtraInfo, CallId, CallInvitation, CallMediaType, CallOffer,
-    CallType, ChatMessage, SharedMsgId, VersionRange, WebRTCExtraInfo, WebRTCSession,
+    CallType, ChatMessage, SharedMsgId, WebRTCExtraInfo, WebRTCSession,
 };
+use callsim_sim::rtc::sdp::{self, SdpIdentity};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -38,7 +40,7 @@ pub fn call(seed: u64, media: Media, encryption: bool) -> ExampleCall {
 
     let events = vec![
         CallEvent::Invitation {
-            call_id,
+            call_id: call_id.clone(),
             invitation: CallInvitation {
                 call_type,
                 call_dh_pub_key: alice_keys.as_ref().map(KeyPair::public_key),
@@ -46,38 +48,39 @@ pub fn call(seed: u64, media: Media, encryption: bool) -> ExampleCall {
             },
         },
         CallEvent::Offer {
-            call_id,
+            call_id: call_id.clone(),
             offer: CallOffer {
                 call_type,
-                rtc_session: session(SdpType::Offer, media, &mut rng),
+                rtc_session: session(SdpType::Offer, &mut rng),
                 call_dh_pub_key: bob_keys.as_ref().map(KeyPair::public_key),
                 call_version: None,
             },
         },
         CallEvent::Answer {
-            call_id,
+            call_id: call_id.clone(),
             answer: CallAnswer {
-                rtc_session: session(SdpType::Answer, media, &mut rng),
+                rtc_session: session(SdpType::Answer, &mut rng),
             },
         },
         CallEvent::Extra {
-            call_id,
+            call_id: call_id.clone(),
             extra: CallExtraInfo {
                 rtc_extra_info: WebRTCExtraInfo {
                     rtc_ice_candidates: rtc::encode_candidates(&[candidate(2, "srflx", &mut rng)]),
                 },
             },
         },
-        CallEvent::End { call_id },
+        CallEvent::End {
+            call_id: call_id.clone(),
+        },
     ];
     let lines = events
         .into_iter()
         .map(|event| {
-            let mut msg_id = vec![0; 12];
-            rng.fill_bytes(&mut msg_id);
+            // The envelope as SimpleX's core writes it (errata W9).
             ChatMessage {
-                version: VersionRange::new(1, 16),
-                msg_id: Some(SharedMsgId(msg_id)),
+                version: Some(CHAT_VERSION_RANGE),
+                msg_id: Some(SharedMsgId::random(&mut rng)),
                 event,
             }
             .to_json()
@@ -98,30 +101,11 @@ pub fn call(seed: u64, media: Media, encryption: bool) -> ExampleCall {
     ExampleCall { lines, media_key }
 }
 
-fn session(kind: SdpType, media: CallMediaType, rng: &mut impl RngCore) -> WebRTCSession {
-    let setup = match kind {
-        SdpType::Offer => "actpass",
-        _ => "active",
-    };
-    let mut sdp = format!(
-        "v=0\r\no=- {} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0{}\r\n\
-         m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\n\
-         a=ice-ufrag:{:08x}\r\na=ice-pwd:{:016x}{:08x}\r\na=setup:{setup}\r\na=rtpmap:111 opus/48000/2\r\n",
-        rng.next_u64() >> 1,
-        if media == CallMediaType::Video {
-            " 1"
-        } else {
-            ""
-        },
-        rng.next_u32(),
-        rng.next_u64(),
-        rng.next_u32(),
-    );
-    if media == CallMediaType::Video {
-        sdp.push_str(
-            "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendrecv\r\na=rtpmap:96 VP8/90000\r\n",
-        );
-    }
+/// A session as current SimpleX clients send it: four transceivers whatever the media.
+fn session(kind: SdpType, rng: &mut impl RngCore) -> WebRTCSession {
+    let ufrag = format!("{:08x}", rng.next_u32());
+    let identity = SdpIdentity::new(&ufrag, rng);
+    let sdp = sdp::description(kind, &identity);
     WebRTCSession {
         rtc_session: rtc::encode_session(&RtcSessionDescription { kind, sdp }),
         rtc_ice_candidates: rtc::encode_candidates(&[candidate(1, "host", rng)]),

@@ -8,7 +8,7 @@ use crate::backend::callkit::{ActionId, CallKitCommand, CallKitEvent};
 use crate::backend::webrtc::WebRtcCommand;
 use crate::chat::{ContactId, CoreEvent, CoreOutput};
 use crate::phone::{LifecycleCommand, Output, Phone, Timer, UiEvent};
-use crate::protocol::{CallMediaSource, ChatMessage, Timestamp};
+use crate::protocol::{CallMediaSource, Timestamp};
 
 /// How long a CallKit answer waits for the chat (`waitUntilChatStarted(timeoutMs: 30_000)`).
 pub(crate) const ANSWER_WAIT_MS: u64 = 30_000;
@@ -208,17 +208,11 @@ impl Phone {
     /// A push while the chat is not running: the notification service extension fetches the
     /// message with its own core; with CallKit the app gets a VoIP push and reports the call.
     pub(crate) fn on_push(&mut self, contact_id: ContactId, broker_ts: Timestamp, body: &str) {
-        let message = match ChatMessage::from_json(body.as_bytes()) {
-            Ok(message) => message,
-            Err(error) => {
-                self.stats.undecodable_messages += 1;
-                debug!(contact_id, %error, "undecodable pushed message dropped");
-                return;
-            }
-        };
         let (now, rng) = (self.now, &mut self.rng);
-        self.core
-            .handle_message(now, rng, contact_id, broker_ts, message);
+        if let Err(error) = self.core.receive(now, rng, contact_id, broker_ts, body) {
+            self.stats.undecodable_messages += 1;
+            debug!(contact_id, %error, "undecodable pushed message");
+        }
         // The extension's core events stay in the extension; observers still see them.
         let mut invitation = None;
         while let Some(output) = self.core.poll_output() {

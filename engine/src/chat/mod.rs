@@ -31,6 +31,10 @@ use crate::protocol::{
     WebRTCSession,
 };
 
+/// The chat protocol versions the core announces in every message's `v`
+/// (`supportedChatVRange`, `Protocol.hs`, SimpleX master 6bb1da9e: 1 to 19).
+pub const CHAT_VERSION_RANGE: VersionRange = VersionRange { min: 1, max: 19 };
+
 /// A contact's id in the chat database.
 pub type ContactId = i64;
 
@@ -155,6 +159,21 @@ pub enum CallStateTag {
     Negotiated,
 }
 
+impl CallStateTag {
+    /// Haskell's `show` of the tag (`CSTCallInvitationSent`, ...), as the core writes it into
+    /// the message errors of received call messages (`msgCallStateError`, `Subscriber.hs`).
+    pub fn haskell_name(self) -> &'static str {
+        match self {
+            CallStateTag::InvitationSent => "CSTCallInvitationSent",
+            CallStateTag::InvitationReceived => "CSTCallInvitationReceived",
+            CallStateTag::OfferSent => "CSTCallOfferSent",
+            CallStateTag::OfferReceived => "CSTCallOfferReceived",
+            CallStateTag::Negotiated => "CSTCallNegotiated",
+        }
+    }
+}
+
+/// The JSON form, as command errors (`CECallState`) carry it: the `CSTCall` prefix dropped.
 impl fmt::Display for CallStateTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -185,13 +204,16 @@ pub struct Call {
 }
 
 /// What a chat item holds; calls leave call items, a forbidden call leaves a notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ItemContent {
     /// `CISndCall` / `CIRcvCall`.
     Call(CallItem),
     /// `CIRcvChatFeatureRejected CFCalls`: an invitation arrived while calls are not allowed.
     CallsRejected,
+    /// `CIRcvMsgError (RMEParseError e)`: a received message that did not parse, e.g. a call
+    /// message with a malformed call id (`processDirectMessage`, `Subscriber.hs`).
+    MsgError(String),
 }
 
 impl fmt::Display for ItemContent {
@@ -199,6 +221,7 @@ impl fmt::Display for ItemContent {
         match self {
             ItemContent::Call(item) => item.fmt(f),
             ItemContent::CallsRejected => f.write_str("audio/video calls: received, prohibited"),
+            ItemContent::MsgError(error) => write!(f, "message error: {error}"),
         }
     }
 }
@@ -377,7 +400,7 @@ impl ChatCore {
     pub fn last_call_item(&self, contact_id: ContactId) -> Option<CallItem> {
         self.items(contact_id).rev().find_map(|i| match i.content {
             ItemContent::Call(item) => Some(item),
-            ItemContent::CallsRejected => None,
+            ItemContent::CallsRejected | ItemContent::MsgError(_) => None,
         })
     }
 
@@ -431,15 +454,18 @@ impl ChatCore {
             call_dh_pub_key: dh_key.as_ref().map(KeyPair::public_key),
             call_v_range: self.config.call_versions,
         };
+        // The order of `APISendCallInvitation` (`Commands.hs`): the message goes first, then
+        // the item is saved, the call enters the map, the replaced call's item is updated, and
+        // only then is the new item announced.
         self.send(
             rng,
             contact_id,
             CallEvent::Invitation {
-                call_id,
+                call_id: call_id.clone(),
                 invitation,
             },
         );
-        let item = self.new_item(
+        let item = self.save_item(
             contact_id,
             call_item(MsgDirection::Snd, CICallStatus::Pending),
             now,
@@ -455,7 +481,12 @@ impl ChatCore {
             }),
             call_ts: now,
         };
-        self.replace_call(now, call);
+        // No `deleteCalls` here: a stored invitation from this contact stays in the table, and
+        // `restoreCalls` brings it back after a restart in place of this call.
+        if let Some(old) = self.current_calls.insert(contact_id, call) {
+            self.update_item_status(now, old.chat_item_id, WebRTCCallStatus::Disconnected);
+        }
+        self.announce_item(item);
         Ok(())
     }
 
@@ -480,7 +511,7 @@ impl ChatCore {
         let CallState::InvitationReceived(received) = &call.state else {
             return Err(Error::CallState(call.state.tag()));
         };
-        let (call_id, item) = (call.call_id, call.chat_item_id);
+        let (call_id, item) = (call.call_id.clone(), call.chat_item_id);
         let state = OfferSent {
             local_call_type: offer.call_type,
             peer_call_type: received.peer_call_type,
@@ -521,7 +552,7 @@ impl ChatCore {
         let CallState::OfferReceived(received) = &call.state else {
             return Err(Error::CallState(call.state.tag()));
         };
-        let (call_id, item) = (call.call_id, call.chat_item_id);
+        let (call_id, item) = (call.call_id.clone(), call.chat_item_id);
         let state = Negotiated {
             local_call_type: received.local_call_type,
             peer_call_type: received.peer_call_type,
@@ -547,7 +578,7 @@ impl ChatCore {
             contact_id,
             &[CallStateTag::OfferSent, CallStateTag::Negotiated],
         )?;
-        let call_id = call.call_id;
+        let call_id = call.call_id.clone();
         let extra = CallExtraInfo {
             rtc_extra_info: extra,
         };
@@ -566,7 +597,7 @@ impl ChatCore {
             .current_calls
             .get(&contact_id)
             .ok_or(Error::NoCurrentCall)?;
-        let (call_id, item) = (call.call_id, call.chat_item_id);
+        let (call_id, item) = (call.call_id.clone(), call.chat_item_id);
         self.send(rng, contact_id, CallEvent::End { call_id });
         self.update_item_status(now, item, WebRTCCallStatus::Disconnected);
         self.remove_call(contact_id);
@@ -601,6 +632,39 @@ impl ChatCore {
     }
 
     // ---- received messages ----
+
+    /// Parses and processes a message from a contact; `broker_ts` is the relay's timestamp.
+    ///
+    /// A message that does not parse leaves a `message error: ...` item in the chat, as the
+    /// core does for a parse error (`CIRcvMsgError (RMEParseError e)`), and comes back as the
+    /// error; a well-formed message that is not a call event is not the core's business here and
+    /// is only returned as an error.
+    pub fn receive(
+        &mut self,
+        now: Timestamp,
+        rng: &mut impl RngCore,
+        contact_id: ContactId,
+        broker_ts: Timestamp,
+        body: &str,
+    ) -> Result<(), Error> {
+        match ChatMessage::from_json(body.as_bytes()) {
+            Ok(message) => {
+                self.handle_message(now, rng, contact_id, broker_ts, message);
+                Ok(())
+            }
+            Err(error @ Error::NotCallEvent(_)) => Err(error),
+            Err(error) => {
+                if self.contacts.contains_key(&contact_id) {
+                    self.new_item(
+                        contact_id,
+                        ItemContent::MsgError(error.to_string()),
+                        broker_ts,
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
 
     /// Processes a call message from a contact; `broker_ts` is the relay's timestamp.
     ///
@@ -669,7 +733,10 @@ impl ChatCore {
             )),
             _ => None,
         };
-        let item = self.new_item(
+        // The order of `xCallInv` (`Subscriber.hs`): the item is saved, the call stored and
+        // put in the map, the replaced call's item updated, then the invitation event, then the
+        // new item's.
+        let item = self.save_item(
             contact_id,
             call_item(MsgDirection::Rcv, CICallStatus::Pending),
             broker_ts,
@@ -694,6 +761,7 @@ impl ChatCore {
         self.replace_call(broker_ts, call);
         self.outputs
             .push_back(CoreOutput::Event(CoreEvent::CallInvitation(event)));
+        self.announce_item(item);
     }
 
     fn receive_offer(
@@ -705,7 +773,7 @@ impl ChatCore {
     ) {
         let Some(call) = self.msg_current_call(
             contact_id,
-            call_id,
+            &call_id,
             "x.call.offer",
             &[CallStateTag::InvitationSent],
         ) else {
@@ -753,7 +821,7 @@ impl ChatCore {
     ) {
         let Some(call) = self.msg_current_call(
             contact_id,
-            call_id,
+            &call_id,
             "x.call.answer",
             &[CallStateTag::OfferSent],
         ) else {
@@ -781,7 +849,7 @@ impl ChatCore {
     fn receive_extra(&mut self, contact_id: ContactId, call_id: CallId, extra: CallExtraInfo) {
         let allowed = [CallStateTag::OfferReceived, CallStateTag::Negotiated];
         if self
-            .msg_current_call(contact_id, call_id, "x.call.extra", &allowed)
+            .msg_current_call(contact_id, &call_id, "x.call.extra", &allowed)
             .is_some()
         {
             self.event(CoreEvent::CallExtraInfo {
@@ -799,7 +867,7 @@ impl ChatCore {
             CallStateTag::OfferReceived,
             CallStateTag::Negotiated,
         ];
-        let Some(call) = self.msg_current_call(contact_id, call_id, "x.call.end", &any) else {
+        let Some(call) = self.msg_current_call(contact_id, &call_id, "x.call.end", &any) else {
             return;
         };
         let item = call.chat_item_id;
@@ -814,15 +882,18 @@ impl ChatCore {
     fn msg_current_call(
         &mut self,
         contact_id: ContactId,
-        call_id: CallId,
+        call_id: &CallId,
         event: &str,
         states: &[CallStateTag],
     ) -> Option<&Call> {
         let error = match self.current_calls.get(&contact_id) {
             None => format!("{event}: no current call"),
-            Some(call) if call.call_id != call_id => format!("{event}: wrong contact or callId"),
+            Some(call) if call.call_id != *call_id => format!("{event}: wrong contact or callId"),
             Some(call) if !states.contains(&call.state.tag()) => {
-                format!("{event}: wrong call state {}", call.state.tag())
+                format!(
+                    "{event}: wrong call state {}",
+                    call.state.tag().haskell_name()
+                )
             }
             Some(_) => return self.current_calls.get(&contact_id),
         };
@@ -872,12 +943,10 @@ impl ChatCore {
     }
 
     fn send(&mut self, rng: &mut impl RngCore, contact_id: ContactId, event: CallEvent) {
-        let mut msg_id = vec![0; 12];
-        rng.fill_bytes(&mut msg_id);
         let notify = event.has_notification();
         let message = ChatMessage {
             version: Some(self.config.chat_version),
-            msg_id: Some(SharedMsgId(msg_id)),
+            msg_id: Some(SharedMsgId::random(rng)),
             event,
         };
         self.outputs.push_back(CoreOutput::Send {
@@ -923,26 +992,41 @@ impl ChatCore {
         }
     }
 
+    /// Saves a new item and announces it (`CEvtNewChatItems`) at once.
     fn new_item(&mut self, contact_id: ContactId, content: ItemContent, at: Timestamp) -> ItemId {
+        let id = self.save_item(contact_id, content, at);
+        self.announce_item(id);
+        id
+    }
+
+    /// Saves a new item without announcing it yet.
+    fn save_item(&mut self, contact_id: ContactId, content: ItemContent, at: Timestamp) -> ItemId {
         self.db.next_item_id += 1;
+        let read = matches!(
+            content,
+            ItemContent::Call(CallItem {
+                direction: MsgDirection::Snd,
+                ..
+            })
+        );
         let item = ChatItem {
             id: self.db.next_item_id,
             contact_id,
             content,
             created_at: at,
             updated_at: at,
-            read: matches!(
-                content,
-                ItemContent::Call(CallItem {
-                    direction: MsgDirection::Snd,
-                    ..
-                })
-            ),
+            read,
         };
         let id = item.id;
-        self.db.items.insert(id, item.clone());
-        self.event(CoreEvent::NewChatItem(item));
+        self.db.items.insert(id, item);
         id
+    }
+
+    /// `CEvtNewChatItems` for a saved item.
+    fn announce_item(&mut self, id: ItemId) {
+        if let Some(item) = self.db.items.get(&id).cloned() {
+            self.event(CoreEvent::NewChatItem(item));
+        }
     }
 
     /// `updateCallItemStatus`: applies `callStatusItemContent`.

@@ -3,6 +3,7 @@
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
 
 use super::MediaKey;
 use crate::Error;
@@ -51,31 +52,58 @@ impl FrameKind {
     }
 }
 
-/// Encrypts and decrypts one call's media frames with its [`MediaKey`].
+/// Which of SimpleX's WebRTC clients handles the frames. The two write the same layout and
+/// read each other's frames, but differ in two details (errata W6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MediaPlatform {
+    /// iOS's native client: `WebRTCClient.swift`'s frame encryptor over the core's
+    /// `chat_encrypt_media` (`Mobile/WebRTC.hs`). Every frame gets a tag and an IV, 28 bytes
+    /// more even when nothing follows the clear prefix. A frame that does not decrypt is still
+    /// handed to the decoder (`frameDecryptor` returns the buffer whatever the result), so the
+    /// stream goes on.
+    #[default]
+    Ios,
+    /// call.ts (Android and desktop, in a web view): `callCryptoFunction`'s `encryptFrame` gives
+    /// a frame with nothing after its prefix only the IV (12 bytes more). A frame that does not
+    /// decrypt throws inside the transform stream, which errors the stream's pipe: that
+    /// receiver gets no frame again for the rest of the call.
+    Js,
+}
+
+/// Encrypts and decrypts one call's media frames with its [`MediaKey`], as one platform does.
 #[derive(Clone)]
 pub struct FrameCipher {
     aead: Aes256Gcm,
+    platform: MediaPlatform,
 }
 
 impl FrameCipher {
-    /// A cipher for the given media key.
-    pub fn new(key: &MediaKey) -> Self {
+    /// A cipher for the given media key, writing frames as `platform` does.
+    pub fn new(key: &MediaKey, platform: MediaPlatform) -> Self {
         FrameCipher {
             aead: Aes256Gcm::new(&key.0.into()),
+            platform,
         }
+    }
+
+    /// The platform whose frames this cipher writes.
+    pub fn platform(&self) -> MediaPlatform {
+        self.platform
     }
 
     /// Encrypts a frame: the clear prefix as it is, the rest with AES-256-GCM (no AAD), then the
     /// 16-byte tag and the 12-byte IV drawn from `rng`.
     ///
-    /// As in SimpleX's JS, a frame with nothing after its prefix gets only the IV appended.
+    /// A frame with nothing after its prefix gets a tag and the IV on iOS, only the IV in
+    /// call.ts ([`MediaPlatform`]).
     pub fn encrypt(&self, kind: FrameKind, frame: &[u8], rng: &mut impl RngCore) -> Vec<u8> {
         let mut iv = [0; IV_LEN];
         rng.fill_bytes(&mut iv);
         let n = kind.clear_prefix_len().min(frame.len());
         let mut out = Vec::with_capacity(frame.len() + FRAME_OVERHEAD);
         out.extend_from_slice(frame);
-        if frame.len() > n {
+        if frame.len() > n || self.platform == MediaPlatform::Ios {
             let tag =
                 self.aead
                     .encrypt_in_place_detached(Nonce::from_slice(&iv), b"", &mut out[n..]);
@@ -89,10 +117,12 @@ impl FrameCipher {
         out
     }
 
-    /// Decrypts a frame made by [`FrameCipher::encrypt`] (or by SimpleX's apps).
+    /// Decrypts a frame made by [`FrameCipher::encrypt`] (or by SimpleX's apps), of either
+    /// platform: both read a frame that has only an IV after its prefix, or a tag and an IV.
     ///
     /// A wrong key or any changed bit in the encrypted part or IV is
-    /// [`Error::FrameAuthentication`]; the frame must then be dropped, never played.
+    /// [`Error::FrameAuthentication`]; what the receiver does then depends on its platform
+    /// ([`MediaPlatform`]), but the frame's content is never the sender's.
     pub fn decrypt(&self, kind: FrameKind, data: &[u8]) -> Result<Vec<u8>, Error> {
         let too_short = || Error::FrameTooShort { len: data.len() };
         let body_end = data.len().checked_sub(IV_LEN).ok_or_else(too_short)?;
@@ -101,10 +131,10 @@ impl FrameCipher {
         if encrypted == 0 {
             return Ok(data[..n].to_vec());
         }
-        let payload_end = body_end
-            .checked_sub(TAG_LEN)
-            .filter(|&e| e >= n)
-            .ok_or_else(too_short)?;
+        // Less than a tag after the prefix: a frame shorter than its prefix that carries a tag
+        // (iOS adds one to every frame); a call.ts frame always has a tag after its payload.
+        let payload_end = body_end.checked_sub(TAG_LEN).ok_or_else(too_short)?;
+        let n = n.min(payload_end);
         let tag = Tag::from_slice(&data[payload_end..body_end]);
         let iv = Nonce::from_slice(&data[body_end..]);
         let mut out = data[..payload_end].to_vec();

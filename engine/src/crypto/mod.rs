@@ -10,7 +10,7 @@
 
 mod frame;
 
-pub use frame::{FRAME_OVERHEAD, FrameCipher, FrameKind, IV_LEN, TAG_LEN};
+pub use frame::{FRAME_OVERHEAD, FrameCipher, FrameKind, IV_LEN, MediaPlatform, TAG_LEN};
 
 use std::fmt;
 use std::str::FromStr;

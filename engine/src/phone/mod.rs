@@ -24,7 +24,7 @@ mod timers;
 
 pub use timers::Timer;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -37,7 +37,7 @@ use crate::backend::callkit::{CallKitCommand, CallKitEvent};
 use crate::backend::sound::SoundCommand;
 use crate::backend::webrtc::{WebRtcCommand, WebRtcResponse};
 use crate::chat::{ChatConfig, ChatCore, Contact, ContactId, CoreEvent, CoreOutput};
-use crate::protocol::{CallMediaType, ChatMessage, Timestamp, UserRef, VersionRange, VideoCamera};
+use crate::protocol::{CallMediaType, Timestamp, UserRef, VersionRange, VideoCamera};
 
 /// A permission the phone needs for calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -202,6 +202,9 @@ pub enum Input {
         contact_id: ContactId,
         /// The relay's timestamp.
         broker_ts: Timestamp,
+        /// The relay's id of the message in its queue; a redelivery carries the same id, and
+        /// the messaging agent drops it (see [`PhoneStats::redeliveries_dropped`]).
+        msg_id: u64,
         /// The message, as the sender encoded it.
         body: String,
     },
@@ -212,6 +215,8 @@ pub enum Input {
         contact_id: ContactId,
         /// The relay's timestamp.
         broker_ts: Timestamp,
+        /// The relay's id of the message in its queue.
+        msg_id: u64,
         /// The message.
         body: String,
     },
@@ -325,6 +330,9 @@ pub enum Output {
 /// Counters of what the phone dropped, for tests and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct PhoneStats {
+    /// Messages the relay delivered again after the agent had processed them (a lost ACK, a
+    /// reconnect): SimpleX's agent drops them before the chat core sees them.
+    pub redeliveries_dropped: u64,
     /// Received messages that did not decode.
     pub undecodable_messages: u64,
     /// Core message errors (stale or out-of-state call messages).
@@ -335,6 +343,40 @@ pub struct PhoneStats {
     pub stray_webrtc_responses: u64,
 }
 
+/// The part of SimpleX's messaging agent (simplexmq) that calls see: it drops a message the
+/// relay delivers again after the chat processed and acknowledged it.
+///
+/// A redelivery carries the same relay message id; the agent's ratchet refuses to decrypt it
+/// again (`A_DUPLICATE`), finds it as the last message received and already acknowledged by the
+/// chat, and acknowledges it to the relay without telling the chat (`processSMPTransmissions`,
+/// `Agent.hs`). Here every delivered message is processed at once, so it is always acknowledged
+/// by the time a copy comes. The agent's store survives the app's process.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Agent {
+    /// The relay message ids received from each contact, the newest [`Agent::WINDOW`] of them.
+    /// A fault may reorder a queue (a held message released late), which the ratchet allows:
+    /// only a message received before is a duplicate.
+    received: BTreeMap<ContactId, BTreeSet<u64>>,
+}
+
+impl Agent {
+    /// How many ids per contact are remembered; anything older counts as received.
+    const WINDOW: usize = 256;
+
+    /// Whether a delivered message is new (true) or a redelivery to drop (false).
+    pub(crate) fn accept(&mut self, contact_id: ContactId, msg_id: u64) -> bool {
+        let ids = self.received.entry(contact_id).or_default();
+        let too_old = ids.len() == Self::WINDOW && ids.first().is_some_and(|first| msg_id < *first);
+        if too_old || !ids.insert(msg_id) {
+            return false;
+        }
+        if ids.len() > Self::WINDOW {
+            ids.pop_first();
+        }
+        true
+    }
+}
+
 /// One device: the app layer over the chat-core layer.
 #[derive(Debug, Clone)]
 pub struct Phone {
@@ -342,6 +384,7 @@ pub struct Phone {
     pub(crate) rng: ChaCha8Rng,
     pub(crate) now: Timestamp,
     pub(crate) core: ChatCore,
+    pub(crate) agent: Agent,
     pub(crate) app: App,
     pub(crate) timers: timers::Timers,
     pub(crate) outputs: VecDeque<Output>,
@@ -356,7 +399,7 @@ impl Phone {
                 user_id: 1,
                 local_display_name: config.name.clone(),
             },
-            chat_version: VersionRange { min: 1, max: 16 },
+            chat_version: crate::chat::CHAT_VERSION_RANGE,
             call_versions: config.call_versions,
         });
         Phone {
@@ -365,6 +408,7 @@ impl Phone {
             config,
             now: Timestamp(0),
             core,
+            agent: Agent::default(),
             timers: timers::Timers::default(),
             outputs: VecDeque::new(),
             stats: PhoneStats::default(),
@@ -425,13 +469,27 @@ impl Phone {
             Input::Message {
                 contact_id,
                 broker_ts,
+                msg_id,
                 body,
-            } => self.on_message(contact_id, broker_ts, &body),
+            } => {
+                if self.agent.accept(contact_id, msg_id) {
+                    self.on_message(contact_id, broker_ts, &body);
+                } else {
+                    self.stats.redeliveries_dropped += 1;
+                }
+            }
             Input::Push {
                 contact_id,
                 broker_ts,
+                msg_id,
                 body,
-            } => self.on_push(contact_id, broker_ts, &body),
+            } => {
+                if self.agent.accept(contact_id, msg_id) {
+                    self.on_push(contact_id, broker_ts, &body);
+                } else {
+                    self.stats.redeliveries_dropped += 1;
+                }
+            }
             Input::Lifecycle(event) => self.on_lifecycle(event),
             Input::WebRtc(response) => self.on_webrtc(response),
             Input::PermissionAnswered {
@@ -459,16 +517,10 @@ impl Phone {
     }
 
     fn on_message(&mut self, contact_id: ContactId, broker_ts: Timestamp, body: &str) {
-        match ChatMessage::from_json(body.as_bytes()) {
-            Ok(message) => {
-                let (now, rng) = (self.now, &mut self.rng);
-                self.core
-                    .handle_message(now, rng, contact_id, broker_ts, message);
-            }
-            Err(error) => {
-                self.stats.undecodable_messages += 1;
-                debug!(contact_id, %error, "undecodable message dropped");
-            }
+        let (now, rng) = (self.now, &mut self.rng);
+        if let Err(error) = self.core.receive(now, rng, contact_id, broker_ts, body) {
+            self.stats.undecodable_messages += 1;
+            debug!(contact_id, %error, "undecodable message");
         }
     }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::types::{CallId, CallType, SharedMsgId, VersionRange, WebRTCExtraInfo, WebRTCSession};
+use super::wire;
 use crate::Error;
 use crate::crypto::PublicKey;
 
@@ -126,13 +127,13 @@ impl CallEvent {
     }
 
     /// The call this event belongs to.
-    pub fn call_id(&self) -> CallId {
+    pub fn call_id(&self) -> &CallId {
         match self {
             CallEvent::Invitation { call_id, .. }
             | CallEvent::Offer { call_id, .. }
             | CallEvent::Answer { call_id, .. }
             | CallEvent::Extra { call_id, .. }
-            | CallEvent::End { call_id } => *call_id,
+            | CallEvent::End { call_id } => call_id,
         }
     }
 
@@ -261,32 +262,7 @@ impl Serialize for ChatMessage {
             st.serialize_field("msgId", id)?;
         }
         st.serialize_field("event", self.event.tag())?;
-        st.serialize_field("params", &Params(&self.event))?;
-        st.end()
-    }
-}
-
-/// Serializes an event's params in Aeson's field order: `callId` first.
-struct Params<'a>(&'a CallEvent);
-
-impl Serialize for Params<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let fields = if matches!(self.0, CallEvent::End { .. }) {
-            1
-        } else {
-            2
-        };
-        let mut st = s.serialize_struct("Params", fields)?;
-        st.serialize_field("callId", &self.0.call_id())?;
-        match self.0 {
-            CallEvent::Invitation { invitation, .. } => {
-                st.serialize_field("invitation", invitation)?
-            }
-            CallEvent::Offer { offer, .. } => st.serialize_field("offer", offer)?,
-            CallEvent::Answer { answer, .. } => st.serialize_field("answer", answer)?,
-            CallEvent::Extra { extra, .. } => st.serialize_field("extra", extra)?,
-            CallEvent::End { .. } => {}
-        }
+        st.serialize_field("params", &wire::Params(&self.event))?;
         st.end()
     }
 }

@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::{base64_serde, string_serde};
+use super::string_serde;
 use crate::crypto::MediaKey;
 use crate::{Error, base64url};
 
@@ -171,28 +172,33 @@ pub enum VideoCamera {
     Environment,
 }
 
-/// A call id: 16 random bytes, on the wire as padded base64url (`"q83vEjRWeJCrze8SNFZ4kA=="`).
+/// A call id: on the wire as padded base64url (`"q83vEjRWeJCrze8SNFZ4kA=="`).
 ///
-/// SimpleX always creates 16 bytes; a message with another length is rejected with a clear
-/// error rather than carried along, because the v2 media key uses these bytes as its HKDF salt.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(pub [u8; 16]);
+/// SimpleX's core makes 16 random bytes, but it parses any non-empty base64url string as a
+/// call id, of any length, padded or not (`CallId`'s `strP` is simplexmq's `base64urlP`, with
+/// no length check), so callsim accepts the same. The bytes are shared, so a clone is cheap.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(Arc<[u8]>);
 
 impl CallId {
-    /// A fresh call id from the given RNG (the phone's seeded RNG in a simulation).
+    /// How many random bytes SimpleX's core makes for a new call id.
+    pub const LEN: usize = 16;
+
+    /// A fresh 16-byte call id from the given RNG (the phone's seeded RNG in a simulation).
     pub fn random(rng: &mut impl RngCore) -> Self {
-        let mut bytes = [0; 16];
+        let mut bytes = [0; Self::LEN];
         rng.fill_bytes(&mut bytes);
-        CallId(bytes)
+        CallId(Arc::from(bytes.as_slice()))
+    }
+
+    /// A call id of these bytes; `None` if there are none (an empty id does not parse).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        (!bytes.is_empty()).then(|| CallId(Arc::from(bytes)))
     }
 
     /// The raw bytes (the HKDF salt of the v2 media key).
-    pub fn as_bytes(&self) -> &[u8; 16] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
-    }
-
-    fn wire_bytes(&self) -> [u8; 16] {
-        self.0
     }
 }
 
@@ -212,11 +218,23 @@ impl FromStr for CallId {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        base64url::decode_array(s).map(CallId)
+        base64url::decode_nonempty(s).map(|bytes| CallId(Arc::from(bytes)))
     }
 }
 
-base64_serde!(CallId, 16, "a base64url call id");
+impl serde::Serialize for CallId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Call ids are 16 bytes in practice: encode them without allocating.
+        let mut buf = [0u8; 64];
+        if self.0.len() <= 48 {
+            s.serialize_str(base64url::encode_into(&self.0, &mut buf))
+        } else {
+            s.collect_str(self)
+        }
+    }
+}
+
+super::string_deserialize!(CallId, "a base64url call id");
 
 /// The sender's id of a chat message (`msgId`), any number of bytes as padded base64url.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -234,11 +252,26 @@ impl fmt::Debug for SharedMsgId {
     }
 }
 
+impl SharedMsgId {
+    /// A fresh message id as SimpleX's store makes one (`createWithRandomId'`): 12 random bytes
+    /// in standard base64, so the id is those 16 ASCII bytes, and 24 characters on the wire.
+    pub fn random(rng: &mut impl RngCore) -> Self {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 12];
+        rng.fill_bytes(&mut bytes);
+        SharedMsgId(
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into_bytes(),
+        )
+    }
+}
+
 impl FromStr for SharedMsgId {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        base64url::decode(s).map(SharedMsgId)
+        base64url::decode_nonempty(s).map(SharedMsgId)
     }
 }
 

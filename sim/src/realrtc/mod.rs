@@ -47,7 +47,7 @@ use callsim_engine::backend::WebRtc;
 use callsim_engine::backend::webrtc::{
     ConnectionInfo, ConnectionState, WebRtcCommand, WebRtcResponse,
 };
-use callsim_engine::crypto::{FrameCipher, FrameKind, MediaKey};
+use callsim_engine::crypto::{FrameCipher, FrameKind, MediaKey, MediaPlatform};
 use callsim_engine::phone::Input;
 use callsim_engine::protocol::rtc::{self as lz, RtcIceCandidate, RtcSessionDescription, SdpType};
 use callsim_engine::protocol::{CallCapabilities, CallMediaSource, CallMediaType, Timestamp};
@@ -132,6 +132,8 @@ pub struct RealRtcTask {
     pub encryption: bool,
     /// A fault: new sessions use a wrong media key, as a broken key agreement would.
     pub wrong_key: Arc<AtomicBool>,
+    /// Whose frame encryption the engine runs.
+    pub platform: MediaPlatform,
     /// Simulated or real UDP.
     pub network: Network,
 }
@@ -366,6 +368,9 @@ struct Session {
     audio_in: RtpIn,
     video_in: RtpIn,
     assembly: Option<Assembly>,
+    /// The frame decryptors of the audio and the video receiver.
+    audio_frames: media::FrameReceiver,
+    video_frames: media::FrameReceiver,
 }
 
 struct Engine {
@@ -629,7 +634,7 @@ impl Engine {
             pc,
             kill,
             role,
-            cipher: key.map(|k| FrameCipher::new(&k)),
+            cipher: key.map(|k| FrameCipher::new(&k, self.task.platform)),
             audio,
             video,
             description: None,
@@ -658,6 +663,8 @@ impl Engine {
             audio_in: RtpIn::default(),
             video_in: RtpIn::default(),
             assembly: None,
+            audio_frames: media::FrameReceiver::default(),
+            video_frames: media::FrameReceiver::default(),
         })
     }
 
@@ -1160,9 +1167,14 @@ impl Engine {
         }
     }
 
-    fn frame(&mut self, session: &Session, kind: FrameKind, frame: &[u8], video: bool) {
+    fn frame(&mut self, session: &mut Session, kind: FrameKind, frame: &[u8], video: bool) {
         let mut stats = self.task.stats.lock();
-        media::count_received(&mut stats, session.cipher.as_ref(), kind, frame, video);
+        let receiver = if video {
+            &mut session.video_frames
+        } else {
+            &mut session.audio_frames
+        };
+        receiver.count(&mut stats, session.cipher.as_ref(), kind, frame, video);
     }
 }
 

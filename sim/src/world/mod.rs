@@ -43,6 +43,7 @@ use std::time::Duration;
 use callsim_engine::app::AppCallState;
 use callsim_engine::backend::{Inbox, Platform};
 use callsim_engine::chat::{ContactId, CoreEvent};
+use callsim_engine::crypto::MediaPlatform;
 use callsim_engine::driver::{self, Driver, DriverInbox, SharedPhone, Tracer};
 use callsim_engine::phone::{
     Input, LifecycleCommand, LifecycleEvent, Output, Permission, Phone, PhoneConfig, UiEvent,
@@ -100,6 +101,9 @@ pub struct PhoneSetup {
     pub relay_latency_ms: u64,
     /// The phone runs the real WebRTC stack (webrtc-rs, [`crate::realrtc`]) instead of SimRtc.
     pub real_webrtc: bool,
+    /// Whose frame encryption its WebRTC engine runs: iOS's native client (the default) or
+    /// call.ts, which differ in empty frames and in what a frame that does not decrypt does.
+    pub platform: MediaPlatform,
 }
 
 impl PhoneSetup {
@@ -116,6 +120,7 @@ impl PhoneSetup {
             permission_answers: BTreeMap::new(),
             relay_latency_ms: 20,
             real_webrtc: false,
+            platform: MediaPlatform::Ios,
         }
     }
 }
@@ -448,6 +453,7 @@ impl World {
             trace,
             turn,
             real_webrtc: setup.real_webrtc,
+            media_platform: setup.platform,
         };
         sim.client(name.as_str(), host.run());
         PhoneHandle {
@@ -904,6 +910,7 @@ struct HostParts {
     trace: bool,
     turn: bool,
     real_webrtc: bool,
+    media_platform: MediaPlatform,
 }
 
 impl HostParts {
@@ -933,6 +940,7 @@ impl HostParts {
                 stats: self.rtc_stats,
                 encryption: self.encryption,
                 wrong_key: self.wrong_key,
+                platform: self.media_platform,
                 network: crate::realrtc::Network::Simulated { my_ip, faults },
             });
             if let Ok(mut slot) = self.rtc_control.lock() {
@@ -950,6 +958,7 @@ impl HostParts {
                 encryption: self.encryption,
                 wrong_key: self.wrong_key,
                 turn: self.turn,
+                platform: self.media_platform,
             });
             if let Ok(mut slot) = self.rtc_control.lock() {
                 *slot = Some(RtcKill::Sim(control));

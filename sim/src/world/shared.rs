@@ -20,6 +20,7 @@ use super::wire::RelayFrame;
 #[derive(Debug, Clone)]
 pub(crate) struct Pushed {
     pub(crate) from: ClientId,
+    pub(crate) id: u64,
     pub(crate) ts: u64,
     pub(crate) body: String,
     pub(crate) delay_ms: u64,
@@ -213,6 +214,7 @@ impl WorldState {
                         if let Some(tx) = self.push.get(&to) {
                             let _ = tx.send(Pushed {
                                 from,
+                                id: message.id,
                                 ts: message.ts.0,
                                 body: message.body,
                                 delay_ms,

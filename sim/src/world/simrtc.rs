@@ -30,10 +30,12 @@ use callsim_engine::backend::webrtc::{
     ConnectionInfo, ConnectionState, WebRtcCommand, WebRtcResponse,
 };
 use callsim_engine::backend::{Inbox, WebRtc};
-use callsim_engine::crypto::{FrameCipher, FrameKind};
+use callsim_engine::crypto::{FrameCipher, FrameKind, MediaPlatform};
 use callsim_engine::driver::DriverInbox;
 use callsim_engine::phone::Input;
 use callsim_engine::protocol::rtc::{self, RtcIceCandidate, RtcSessionDescription, SdpType};
+
+use crate::rtc::sdp::SdpIdentity;
 use callsim_engine::protocol::{CallCapabilities, CallMediaSource, CallMediaType, Timestamp};
 use callsim_mocks::backends::Shared;
 use rand_chacha::ChaCha8Rng;
@@ -107,8 +109,11 @@ pub struct RtcStats {
     pub video_frames_sent: u64,
     /// Video frames received whole (decrypted, or in clear).
     pub video_frames_received: u64,
-    /// Frames received that failed to decrypt (dropped, never played).
+    /// Frames received that failed to decrypt (never played as the sender's).
     pub undecryptable_frames: u64,
+    /// call.ts receivers only: frames that arrived after a frame failed to decrypt, which
+    /// stopped the receiver's transform stream for the rest of the call.
+    pub frames_after_stream_error: u64,
     /// Frames decrypted with the media key.
     pub frames_decrypted: u64,
     /// Media packets sent.
@@ -135,6 +140,8 @@ pub(crate) struct RtcTask {
     pub(crate) wrong_key: Arc<AtomicBool>,
     /// The world has a `turn` host for the relay-only policy.
     pub(crate) turn: bool,
+    /// Whose frame encryption the engine runs.
+    pub(crate) platform: MediaPlatform,
 }
 
 /// The backend and a sender to kill the engine, and the future of its task.
@@ -183,6 +190,8 @@ struct Receiving {
     last: Option<(u64, u64)>,
     /// Video fragments by frame sequence.
     fragments: BTreeMap<u32, Vec<Option<Vec<u8>>>>,
+    /// The frame decryptor of this track's receiver.
+    frames: media::FrameReceiver,
 }
 
 /// A session under the relay-only policy: everything goes through the TURN server.
@@ -419,7 +428,7 @@ impl Engine {
             relayed,
             role,
             media,
-            cipher: key.map(|k| FrameCipher::new(&k)),
+            cipher: key.map(|k| FrameCipher::new(&k, self.task.platform)),
             remote: Vec::new(),
             remote_relayed: Vec::new(),
             selected: None,
@@ -441,21 +450,11 @@ impl Engine {
         }
     }
 
-    fn sdp(&self, token: &str, media: CallMediaType, kind: SdpType) -> String {
-        let setup = if kind == SdpType::Offer {
-            "actpass"
-        } else {
-            "active"
-        };
-        let mut sdp = format!(
-            "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
-             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
-             a=ice-ufrag:{token}\r\na=ice-pwd:{token}{token}{token}\r\na=setup:{setup}\r\n\
-             a=rtpmap:111 opus/48000/2\r\n"
-        );
-        if media == CallMediaType::Video {
-            sdp.push_str("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtpmap:96 VP8/90000\r\n");
-        }
+    /// The session's description, with SimpleX's four transceivers; its ICE username is the
+    /// session's token, which pairs the two ends.
+    fn sdp(&mut self, token: &str, kind: SdpType) -> String {
+        let identity = SdpIdentity::new(token, &mut self.rng);
+        let sdp = crate::rtc::sdp::description(kind, &identity);
         rtc::encode_session(&RtcSessionDescription { kind, sdp })
     }
 
@@ -515,12 +514,12 @@ impl Engine {
             };
             let response = match session.role {
                 Role::Offerer => WebRtcResponse::Offer {
-                    offer: self.sdp(&session.token, session.media, SdpType::Offer),
+                    offer: self.sdp(&session.token, SdpType::Offer),
                     ice_candidates: candidates,
                     capabilities,
                 },
                 Role::Answerer => WebRtcResponse::Answer {
-                    answer: self.sdp(&session.token, session.media, SdpType::Answer),
+                    answer: self.sdp(&session.token, SdpType::Answer),
                     ice_candidates: candidates,
                 },
             };
@@ -869,9 +868,14 @@ impl Engine {
         }
     }
 
-    fn frame(&mut self, session: &Session, kind: FrameKind, frame: Vec<u8>, video: bool) {
+    fn frame(&mut self, session: &mut Session, kind: FrameKind, frame: Vec<u8>, video: bool) {
         let mut stats = lock_stats(&self.task.stats);
-        media::count_received(&mut stats, session.cipher.as_ref(), kind, &frame, video);
+        let receiver = if video {
+            &mut session.video_in.frames
+        } else {
+            &mut session.audio_in.frames
+        };
+        receiver.count(&mut stats, session.cipher.as_ref(), kind, &frame, video);
     }
 }
 
@@ -948,11 +952,7 @@ fn media_packet(
 /// The `a=ice-ufrag` of an lz-string session description.
 fn ice_ufrag(session: &str) -> Option<String> {
     let description = rtc::decode_session(session).ok()?;
-    description
-        .sdp
-        .lines()
-        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
-        .map(|u| u.trim().to_owned())
+    crate::rtc::sdp::ice_ufrag(&description.sdp).map(str::to_owned)
 }
 
 impl Session {

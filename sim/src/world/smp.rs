@@ -1,7 +1,7 @@
 //! A phone's SMP client over turmoil TCP: subscribe while the chat runs, confirm sends,
 //! acknowledge deliveries, keep the connection alive, and reconnect after it dies.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use callsim_engine::backend::{Inbox, SmpClient};
@@ -27,8 +27,6 @@ const PING_MS: u64 = 2_000;
 const DEAD_MS: u64 = 6_000;
 /// First and longest wait between connection attempts.
 const BACKOFF_MS: (u64, u64) = (500, 8_000);
-/// How many recent message ids the client remembers to drop redeliveries.
-const DEDUP_WINDOW: usize = 128;
 
 /// A message the phone asked to send.
 #[derive(Debug)]
@@ -89,7 +87,6 @@ async fn run(mut task: SmpTask, mut outgoing: mpsc::UnboundedReceiver<Outgoing>)
     // Sent and not yet confirmed, by sequence number: sent again after a reconnect.
     let mut unconfirmed: BTreeMap<u64, ClientFrame> = BTreeMap::new();
     let mut seq = 0;
-    let mut recent: VecDeque<u64> = VecDeque::new();
     let mut backoff = BACKOFF_MS.0;
     loop {
         // Offline: queue what the phone sends until the chat runs.
@@ -145,13 +142,8 @@ async fn run(mut task: SmpTask, mut outgoing: mpsc::UnboundedReceiver<Outgoing>)
                             unconfirmed.remove(&seq);
                         }
                         Ok(RelayFrame::Msg { from, id, ts, body }) => {
-                            if !recent.contains(&id) {
-                                if recent.len() == DEDUP_WINDOW {
-                                    recent.pop_front();
-                                }
-                                recent.push_back(id);
-                                deliver(&task, from, ts, &body, false);
-                            }
+                            // A redelivery keeps its id; the phone's agent drops it.
+                            deliver(&task, from, id, ts, &body, false);
                             let _ = frames.send(ClientFrame::Ack { from, id });
                         }
                         Ok(RelayFrame::Pong) => {}
@@ -184,7 +176,7 @@ fn seal(task: &SmpTask, rng: &mut ChaCha8Rng, seq: u64, out: Outgoing) -> Client
 }
 
 /// Decrypts a message and hands it to the phone: as a message, or as a push.
-fn deliver(task: &SmpTask, from: ClientId, ts: u64, body: &str, pushed: bool) {
+fn deliver(task: &SmpTask, from: ClientId, msg_id: u64, ts: u64, body: &str, pushed: bool) {
     let seed = lock(&task.world).seed;
     let Some(plain) = PairCipher::for_pair(seed, task.me, from).open(body) else {
         debug!(from, "undecryptable message dropped");
@@ -195,12 +187,14 @@ fn deliver(task: &SmpTask, from: ClientId, ts: u64, body: &str, pushed: bool) {
         Input::Push {
             contact_id,
             broker_ts,
+            msg_id,
             body: plain,
         }
     } else {
         Input::Message {
             contact_id,
             broker_ts,
+            msg_id,
             body: plain,
         }
     };
@@ -237,6 +231,6 @@ fn writer(
 pub(crate) async fn receive_pushes(task: SmpTask, mut pushes: mpsc::UnboundedReceiver<Pushed>) {
     while let Some(push) = pushes.recv().await {
         tokio::time::sleep(Duration::from_millis(push.delay_ms)).await;
-        deliver(&task, push.from, push.ts, &push.body, true);
+        deliver(&task, push.from, push.id, push.ts, &push.body, true);
     }
 }
