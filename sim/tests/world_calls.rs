@@ -1,6 +1,7 @@
 //! Phones and a relay under turmoil: calls over simulated TCP and UDP, with faults.
 
 use callsim_engine::app::AppCallState;
+use callsim_engine::crypto::MediaPlatform;
 use callsim_engine::phone::UserAction;
 use callsim_engine::protocol::CallMediaType::{Audio, Video};
 use callsim_sim::world::{AppState, Loss, World, WorldBuilder};
@@ -325,8 +326,11 @@ fn a_callee_killed_while_ringing_rings_again_after_relaunch_and_connects() {
     );
 }
 
+/// Errata W6, iOS: a frame that does not decrypt is handed to the decoder anyway
+/// (`WebRTCClient.swift` `frameDecryptor`), so the stream goes on and every frame counts as
+/// undecryptable; none plays as the sender's.
 #[test]
-fn a_wrong_media_key_drops_and_counts_every_frame() {
+fn a_wrong_media_key_on_ios_counts_every_frame_undecryptable_and_the_stream_goes_on() {
     let mut w = world(14, |_| {});
     w.use_wrong_media_key(ALICE);
     connect(&mut w);
@@ -335,6 +339,27 @@ fn a_wrong_media_key_drops_and_counts_every_frame() {
         let stats = w.rtc_stats(id);
         assert_eq!(stats.audio_frames_received, 0, "{stats:?}");
         assert!(stats.undecryptable_frames >= 200, "{stats:?}");
+        assert_eq!(stats.frames_after_stream_error, 0, "{stats:?}");
+    }
+}
+
+/// Errata W6, call.ts: the first frame that does not decrypt throws in the receiver's
+/// transform stream (`callCryptoFunction`), which errors its pipe: nothing reaches the decoder
+/// for the rest of the call.
+#[test]
+fn a_wrong_media_key_in_call_ts_stops_the_receivers_stream_at_the_first_frame() {
+    let mut builder = WorldBuilder::new(14);
+    builder.phone("Alice").platform = MediaPlatform::Js;
+    builder.phone("Bob").platform = MediaPlatform::Js;
+    let mut w = builder.build();
+    w.use_wrong_media_key(ALICE);
+    connect(&mut w);
+    w.run_for(5_000).expect("runs");
+    for id in [ALICE, BOB] {
+        let stats = w.rtc_stats(id);
+        assert_eq!(stats.audio_frames_received, 0, "{stats:?}");
+        assert_eq!(stats.undecryptable_frames, 1, "{stats:?}");
+        assert!(stats.frames_after_stream_error >= 200, "{stats:?}");
     }
 }
 
@@ -451,5 +476,58 @@ fn loss_on_the_relay_link_makes_signalling_late_but_in_order() {
     connect(&mut w);
     for id in [ALICE, BOB] {
         assert_eq!(w.with_phone(id, |p| p.stats().message_errors), 0);
+    }
+}
+
+/// Errata W1: every message a phone sends, through a whole video call, is in the core's byte
+/// order: the envelope `v`, `msgId`, `event`, `params`, and every object inside `params` with its
+/// keys sorted.
+#[test]
+fn every_message_a_phone_sends_is_in_the_cores_key_order() {
+    fn sorted(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b) && map.values().all(sorted)
+            }
+            serde_json::Value::Array(items) => items.iter().all(sorted),
+            _ => true,
+        }
+    }
+    let mut w = world(21, |_| {});
+    w.start_call(ALICE, BOB, Video);
+    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.callkit_answer(BOB));
+    assert!(
+        w.run_until(10_000, |w| w.connected(ALICE, BOB))
+            .expect("runs")
+    );
+    // The trickled candidates (x.call.extra) follow 1.5 s after the first batch.
+    w.run_for(3_000).expect("runs");
+    w.user(ALICE, UserAction::EndCall);
+    w.run_for(2_000).expect("runs");
+    let bodies: Vec<String> = w
+        .trace()
+        .iter()
+        .filter(|r| r.dir == "out" && r.what["type"] == "send")
+        .filter_map(|r| r.what["value"]["body"].as_str().map(str::to_owned))
+        .collect();
+    let events: Vec<&str> = bodies
+        .iter()
+        .filter_map(|b| b.split("\"event\":\"").nth(1)?.split('"').next())
+        .collect();
+    for event in [
+        "x.call.inv",
+        "x.call.offer",
+        "x.call.answer",
+        "x.call.extra",
+        "x.call.end",
+    ] {
+        assert!(events.contains(&event), "{event} not sent: {events:?}");
+    }
+    for body in &bodies {
+        let value: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        let keys: Vec<&String> = value.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["v", "msgId", "event", "params"], "{body}");
+        assert!(sorted(&value["params"]), "{body}");
     }
 }

@@ -39,8 +39,8 @@ pub struct SdpIdentity {
     pub ice_pwd: String,
     /// The SHA-256 fingerprint of the DTLS certificate.
     pub fingerprint: [u8; 32],
-    /// SSRCs of the microphone and camera tracks.
-    pub ssrcs: [u32; 2],
+    /// SSRCs of the four senders (libwebrtc gives a sender one even before it has a track).
+    pub ssrcs: [u32; 4],
 }
 
 impl SdpIdentity {
@@ -58,7 +58,7 @@ impl SdpIdentity {
             ice_ufrag: ice_ufrag.to_owned(),
             ice_pwd,
             fingerprint,
-            ssrcs: [rng.next_u32() | 1, rng.next_u32() | 1],
+            ssrcs: std::array::from_fn(|_| rng.next_u32() | 1),
         }
     }
 }
@@ -107,10 +107,11 @@ pub fn description(kind: SdpType, id: &SdpIdentity) -> String {
                  a=rtcp-fb:96 ccm fir\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n",
             ),
         }
-        // Only the microphone and the camera carry a track at the start of a call.
-        if let Some(ssrc) = id.ssrcs.get(mid) {
-            let _ = write!(sdp, "a=ssrc:{ssrc} cname:callsim\r\n");
-        }
+        let _ = write!(
+            sdp,
+            "a=ssrc:{} cname:callsim\r\na=ssrc:{} msid:{stream} {stream}-{mid}\r\n",
+            id.ssrcs[mid], id.ssrcs[mid]
+        );
     }
     sdp
 }
