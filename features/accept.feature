@@ -96,11 +96,13 @@ Feature: Accepting calls
     Then the call between Alice and Bob connects within 15 seconds
     And Bob's CallKit answer action is fulfilled only after the call connected
 
+  # In the background with no call, SimpleX suspends the chat (SimpleXApp.swift, scenePhase
+  # .background: suspendChat() unless CallKit has an active call; errata A8, master 6bb1da9e):
+  # the invitation comes by push, and the VoIP push reports it to CallKit.
   Scenario: A callee with the app in the background rings on CallKit and connects
     Given Bob's app is in the background
     When Alice starts an audio call to Bob
-    And 200 milliseconds pass
-    Then Bob's phone is ringing
+    Then Bob's phone rings within 2 seconds
     And Bob sees the CallKit incoming call screen for an audio call from Alice
     When Bob answers the call through CallKit
     Then the call between Alice and Bob connects within 10 seconds

@@ -77,3 +77,26 @@ Feature: Calls without CallKit
     And Bob sees the CallKit incoming call screen for an audio call from Alice
     When Bob answers the call through CallKit
     Then the call between Alice and Bob connects within 10 seconds
+
+  # Errata A8: without CallKit, going to the background suspends the chat even during a call
+  # (SimpleXApp .background: suspendChat() unless useCallKit() && activeCall != nil). Media goes
+  # on, but the return activates the chat and the core's restoreCalls keeps only pending
+  # received invitations (APIActivateChat, master 6bb1da9e): Bob's end then finds no call in his
+  # core ("no current call", logged), so no x.call.end goes out, and Alice's call ends only when
+  # her connection hears nothing for 5 s. Bob's call item is left in progress by the core.
+  Scenario: Without CallKit a call survives the background but its end no longer reaches the caller
+    Given Bob's phone is in China
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 2 seconds
+    When Bob accepts the call in the app
+    Then the call between Alice and Bob connects within 10 seconds
+    When Bob's app goes to the background
+    And 10 seconds pass
+    Then Bob's call state is "connected"
+    And Alice hears Bob
+    When Bob's app comes to the foreground
+    And 1 second passes
+    And Bob ends the call
+    Then Bob's call ends within 1 second
+    And Alice's call ends within 10 seconds
+    And Alice's chat with Bob shows "outgoing call: ended (00:16)"

@@ -60,7 +60,8 @@ Feature: Lossy, bursty, slow and blocked networks
     Then Bob's phone rings within 2 seconds
     When Bob answers the call through CallKit
     Then the call between Alice and Bob connects within 15 seconds
-    When media between Alice and Bob is blocked
+    And the call between Alice and Bob goes through TURN
+    When the direct path between Alice and Bob is blocked
     And 40 seconds pass
     Then Alice's call state is "connected"
     And Bob hears Alice
@@ -72,3 +73,32 @@ Feature: Lossy, bursty, slow and blocked networks
     When Bob answers the call through CallKit
     Then the call between Alice and Bob connects within 15 seconds
     And the call is end-to-end encrypted on both phones
+
+  # Errata A3: "Always use relay" is on by default (appDefaults[DEFAULT_WEBRTC_POLICY_RELAY] =
+  # true, SettingsView.swift, master 6bb1da9e): media goes through TURN unless a user turns it
+  # off, and each side applies its own setting.
+  Scenario: With SimpleX's default settings a call goes through TURN
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 2 seconds
+    When Bob answers the call through CallKit
+    Then the call between Alice and Bob connects within 10 seconds
+    And the call between Alice and Bob goes through TURN
+    And Bob hears Alice
+
+  Scenario: Two phones that allow direct calls connect peer to peer
+    Given Alice allows direct peer-to-peer calls
+    And Bob allows direct peer-to-peer calls
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 2 seconds
+    When Bob answers the call through CallKit
+    Then the call between Alice and Bob connects within 10 seconds
+    And the call between Alice and Bob goes peer to peer
+    And Bob hears Alice
+
+  Scenario: A call where only one side allows direct calls still goes through TURN
+    Given Alice allows direct peer-to-peer calls
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 2 seconds
+    When Bob answers the call through CallKit
+    Then the call between Alice and Bob connects within 10 seconds
+    And the call between Alice and Bob goes through TURN

@@ -9,6 +9,9 @@ Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulate
   Background:
     Given Alice and Bob are contacts
     And the phones use the real WebRTC stack
+    # The real stack has no TURN server in the world yet: these calls go peer to peer.
+    And Alice allows direct peer-to-peer calls
+    And Bob allows direct peer-to-peer calls
 
   Scenario: A real call connects and CallKit's answer is fulfilled on connect
     When Alice starts an audio call to Bob
@@ -60,7 +63,8 @@ Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulate
     And Bob's call ends within 10 seconds
     And Alice's chat with Bob shows "outgoing call: error"
     And Bob's chat with Alice shows "incoming call: error"
-    And no call remains on any phone
+    # Under CallKit the end after a WebRTC failure fails and CallKit is never told (errata A4).
+    But Alice's CallKit still shows a call with Bob
 
   Scenario: Losing the network mid-call ends a real call within seconds
     When Alice starts an audio call to Bob
@@ -71,11 +75,13 @@ Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulate
     And media between Alice and Bob is blocked
     Then Alice's call ends within 10 seconds
     And Bob's call ends within 10 seconds
-    And no call remains on any phone
+    But Alice's CallKit still shows a call with Bob
+    And Bob's CallKit still shows a call with Alice
 
   # webrtc-rs 0.21 bug (docs/dependency-bugs.md): after a lost flight the DTLS handshake never
-  # completes; Bob's side (the DTLS server) gives up and its driver stops without reporting
-  # `failed`. callsim notices the driver stopping and ends the call with an error.
+  # completes; Bob's side gives up and its driver stops without reporting `failed`. ICE had
+  # connected, which is what iOS reports as the call's state (errata A15), so the call showed
+  # connected. callsim notices the driver stopping and ends the call with an error alert.
   @seed(31)
   Scenario: A DTLS handshake that stalls after a lost flight ends the call with an error
     Given media between Alice and Bob loses 10% of packets
@@ -85,6 +91,5 @@ Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulate
     Then Alice's call ends within 20 seconds
     And Bob's call ends within 12 seconds
     And Bob sees the alert "WebRTC: the connection's driver stopped"
-    And Bob's chat with Alice shows "incoming call: error"
-    And the call between Alice and Bob does not connect
-    And no call remains on any phone
+    And Bob's chat with Alice shows "incoming call: ended (00:10)"
+    And Bob's CallKit still shows a call with Alice

@@ -15,7 +15,7 @@ Feature: Apps killed and restarted around a call
     And Alice's app is killed
     And Alice's app is started
     And the relay releases the held messages to Alice
-    And 60 seconds pass
+    And 50 seconds pass
     Then Bob's call state is "offerSent"
     And the call between Alice and Bob does not connect
     And Alice's call state is "none"
@@ -44,6 +44,9 @@ Feature: Apps killed and restarted around a call
     And Bob has a pending call invitation from Alice
     And Alice's call state is "none"
 
+  # Alice's connection hears nothing for 5 s and closes; under CallKit the end it asks for fails,
+  # no x.call.end goes out, and CallKit is never told (errata A4: WebRTCClient ICE
+  # disconnected -> endCall, ActiveCallView.processRtcMessage "closed", master 6bb1da9e).
   Scenario: A callee killed during a connected call ends the call for the caller
     When Alice starts an audio call to Bob
     Then Bob's phone rings within 2 seconds
@@ -52,7 +55,8 @@ Feature: Apps killed and restarted around a call
     When Bob's app is killed
     Then Alice's call ends within 40 seconds
     And Alice's audio session is inactive
-    And Alice's CallKit shows the call ended
+    And Alice's chat with Bob shows "outgoing call: ended (00:05)"
+    But Alice's CallKit still shows a call with Bob
 
   Scenario: An app sent to the background during a call keeps the call
     When Alice starts an audio call to Bob

@@ -25,41 +25,17 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{Instrument, debug, error};
 
-use crate::backend::callkit::{CallKitCommand, CallKitError, CallKitEvent};
-use crate::backend::webrtc::WebRtcResponse;
-use crate::backend::{
-    AudioSession, CallKit, Inbox, Permissions, Platform, Ringer, SmpClient, WebRtc,
-};
-use crate::phone::{Input, Output, Phone};
+pub use crate::backend::Backends;
+use crate::backend::Inbox;
+use crate::io::callkit::{CallKitCommand, CallKitError, CallKitEvent};
+use crate::io::webrtc::WebRtcResponse;
+use crate::io::{Input, Output};
+use crate::phone::Phone;
 use crate::protocol::Timestamp;
-
-/// The backends one phone is driven against.
-pub struct Backends {
-    /// CallKit.
-    pub callkit: Box<dyn CallKit>,
-    /// The audio session.
-    pub audio: Box<dyn AudioSession>,
-    /// The WebRTC engine.
-    pub webrtc: Box<dyn WebRtc>,
-    /// The relay connection.
-    pub smp: Box<dyn SmpClient>,
-    /// Sounds.
-    pub ringer: Box<dyn Ringer>,
-    /// Permission prompts.
-    pub permissions: Box<dyn Permissions>,
-    /// The app's process and UI.
-    pub platform: Box<dyn Platform>,
-}
 
 impl std::fmt::Debug for dyn Tracer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Tracer")
-    }
-}
-
-impl std::fmt::Debug for Backends {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Backends")
     }
 }
 
@@ -289,38 +265,20 @@ impl Driver {
     }
 
     fn dispatch(&mut self, now: Timestamp, output: Output) {
-        let b = &mut self.backends;
         // A broken backend must not take the phone down: its panic becomes what the phone
         // would see if the platform had refused the command.
-        let (fallback, result) = match output {
-            Output::Send {
-                contact_id,
-                body,
-                notify,
-                event,
-            } => (
-                None,
-                guard(|| b.smp.send(now, contact_id, body, notify, event)),
-            ),
-            Output::CallKit(command) => {
-                let fallback = callkit_refusal(&command);
-                (fallback, guard(|| b.callkit.execute(now, command)))
-            }
-            Output::Audio(command) => (None, guard(|| b.audio.execute(now, command))),
-            Output::WebRtc(command) => {
-                let fallback = Input::WebRtc(WebRtcResponse::Error {
+        let fallback = match &output {
+            Output::CallKit(command) => callkit_refusal(command),
+            Output::WebRtc { client, .. } => Some(Input::WebRtc {
+                client: *client,
+                response: WebRtcResponse::Error {
                     message: "webrtc backend failed".into(),
-                });
-                (Some(fallback), guard(|| b.webrtc.execute(now, command)))
-            }
-            Output::Sound(command) => (None, guard(|| b.ringer.execute(now, command))),
-            Output::Ui(event) => (None, guard(|| b.platform.ui(now, event))),
-            Output::Chat(event) => (None, guard(|| b.platform.chat(now, event))),
-            Output::RequestPermission(p) => (None, guard(|| b.permissions.request(now, p))),
-            Output::Lifecycle(command) => (None, guard(|| b.platform.lifecycle(now, command))),
-            Output::Timeout(_) => (None, Ok(())),
+                },
+            }),
+            _ => None,
         };
-        if let Err(message) = result {
+        let backends = &mut self.backends;
+        if let Err(message) = guard(|| backends.dispatch(now, output)) {
             self.backend_panics += 1;
             error!(%message, "backend panicked");
             if let Some(input) = fallback {
@@ -348,12 +306,12 @@ fn callkit_refusal(command: &CallKitCommand) -> Option<Input> {
             uuid: uuid.clone(),
             result: Err(CallKitError::UnknownCall),
         },
-        CallKitCommand::RequestStartCall { uuid, .. } | CallKitCommand::RequestEndCall { uuid } => {
-            CallKitEvent::TransactionFailed {
-                uuid: uuid.clone(),
-                error: CallKitError::UnknownCall,
-            }
-        }
+        CallKitCommand::RequestStartCall { uuid, .. }
+        | CallKitCommand::RequestAnswerCall { uuid }
+        | CallKitCommand::RequestEndCall { uuid } => CallKitEvent::TransactionFailed {
+            uuid: uuid.clone(),
+            error: CallKitError::UnknownCall,
+        },
         _ => return None,
     };
     Some(Input::CallKit(event))

@@ -71,7 +71,7 @@ pub enum Error {
     NoCurrentCall,
     /// A call API command in a state that does not allow it (`CECallState`); nothing changed.
     #[error("wrong call state: {0}")]
-    CallState(crate::chat::CallStateTag),
+    CallState(crate::call_state::CallStateTag),
     /// The contact's preferences do not allow calls.
     #[error("feature not allowed calls")]
     CallsNotAllowed,

@@ -29,13 +29,18 @@
 //! message size first and returns an [`Error`] for any malformed input; it never panics.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod app;
 pub mod backend;
+pub mod call_state;
 pub mod chat;
 pub mod crypto;
 #[cfg(feature = "driver")]
 pub mod driver;
 pub mod error;
+pub mod ids;
+pub mod io;
+pub mod pair;
 pub mod phone;
 pub mod protocol;
 

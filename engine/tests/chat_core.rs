@@ -23,6 +23,7 @@ fn core(name: &str, call_versions: Option<VersionRange>) -> ChatCore {
         },
         chat_version: callsim_engine::chat::CHAT_VERSION_RANGE,
         call_versions,
+        send_receipts: false,
     });
     let peer = if name == "alice" { "bob" } else { "alice" };
     core.add_contact(
@@ -50,7 +51,7 @@ fn sent(outputs: &[CoreOutput]) -> Vec<(&ChatMessage, bool)> {
             CoreOutput::Send {
                 message, notify, ..
             } => Some((message, *notify)),
-            CoreOutput::Event(_) => None,
+            CoreOutput::Event(_) | CoreOutput::SendReceipt { .. } => None,
         })
         .collect()
 }
@@ -60,7 +61,7 @@ fn events(outputs: &[CoreOutput]) -> Vec<&CoreEvent> {
         .iter()
         .filter_map(|o| match o {
             CoreOutput::Event(e) => Some(e),
-            CoreOutput::Send { .. } => None,
+            CoreOutput::Send { .. } | CoreOutput::SendReceipt { .. } => None,
         })
         .collect()
 }
@@ -493,11 +494,11 @@ fn get_call_invitations_lists_received_invitations_only() {
     assert_eq!(inv.contact.local_display_name, "alice");
     assert_eq!(inv.call_ts, at(555));
     assert!(inv.shared_key.is_some());
-    let uuid = &inv.call_uuid;
+    let uuid = inv.call_uuid.as_str();
     assert_eq!(uuid.len(), 36);
     assert_eq!(&uuid[14..15], "4", "a version 4 UUID: {uuid}");
-    assert_eq!(uuid, &uuid.to_lowercase());
-    assert_eq!(uuid, &p.bob.call(PEER).expect("call").call_uuid);
+    assert_eq!(uuid, uuid.to_lowercase());
+    assert_eq!(inv.call_uuid, p.bob.call(PEER).expect("call").call_uuid);
 }
 
 // ---- §2.4: received messages ----
@@ -1010,6 +1011,7 @@ fn kinds(outputs: &[CoreOutput]) -> Vec<&'static str> {
         .iter()
         .map(|o| match o {
             CoreOutput::Send { .. } => "send",
+            CoreOutput::SendReceipt { .. } => "receipt",
             CoreOutput::Event(CoreEvent::CallInvitation(_)) => "callInvitation",
             CoreOutput::Event(CoreEvent::NewChatItem(_)) => "newChatItem",
             CoreOutput::Event(CoreEvent::ChatItemUpdated(_)) => "chatItemUpdated",

@@ -186,7 +186,7 @@ proptest! {
             contact: ContactRef { contact_id: 2, local_display_name: "alice".into() },
             call_type,
             shared_key: key,
-            call_uuid: uuid,
+            call_uuid: uuid.as_str().into(),
             call_ts: Timestamp(ts),
         };
         prop_assert_eq!(&serde_round_trip(&inv), &inv);

@@ -1,7 +1,7 @@
 //! The app's WebRTC command queue: only capabilities, start, offer and end run without a peer
 //! connection (spec 3.5).
 
-use callsim_engine::backend::webrtc::WebRtcCommand;
+use callsim_engine::io::webrtc::WebRtcCommand;
 use callsim_engine::protocol::CallMediaType;
 
 #[test]

@@ -1,6 +1,6 @@
 //! `FakeAudioSession`: the audio session and the route iOS would pick.
 
-use callsim_engine::backend::audio::{AudioCategory, AudioCommand, AudioDevice, AudioMode};
+use callsim_engine::io::audio::{AudioCategory, AudioCommand, AudioDevice, AudioMode};
 use callsim_engine::protocol::Timestamp;
 
 /// One entry of the audio session's log.

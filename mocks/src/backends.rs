@@ -7,16 +7,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use callsim_engine::backend::audio::AudioCommand;
-use callsim_engine::backend::callkit::{CallKitCommand, CallKitEvent};
-use callsim_engine::backend::sound::SoundCommand;
-use callsim_engine::backend::webrtc::WebRtcCommand;
 use callsim_engine::backend::{
     AudioSession, CallKit, Inbox, Permissions, Platform, Ringer, SmpClient, WebRtc,
 };
-use callsim_engine::chat::{ContactId, CoreEvent};
-use callsim_engine::phone::{
-    Input, LifecycleCommand, LifecycleEvent, Permission, PhoneConfig, UiEvent,
+use callsim_engine::chat::CoreEvent;
+use callsim_engine::ids::{ClientId as RtcClientId, ContactId};
+use callsim_engine::io::audio::AudioCommand;
+use callsim_engine::io::callkit::{CallKitCommand, CallKitEvent};
+use callsim_engine::io::sound::SoundCommand;
+use callsim_engine::io::webrtc::{ClientCall, WebRtcCommand};
+use callsim_engine::io::{
+    Input, LifecycleCommand, LifecycleEvent, MessageKind, Permission, PhoneConfig, UiEvent,
 };
 use callsim_engine::protocol::Timestamp;
 
@@ -69,13 +70,38 @@ impl CallKitBackend {
         }
     }
 
-    /// The user answers the ringing call on the native screen; false if nothing rings.
+    /// The user answers the ringing call on the native screen (End & Accept during another
+    /// call); false if nothing rings.
     pub fn user_answers(&self, now: Timestamp) -> bool {
-        let event = self.fake.lock().user_answers(now);
-        event.is_some_and(|e| {
-            self.inbox.deliver(0, Input::CallKit(e));
-            true
-        })
+        let events = self.fake.lock().user_answers(now);
+        let answered = !events.is_empty();
+        self.deliver(now, events);
+        answered
+    }
+
+    /// Times out the actions whose time came (call it as time passes).
+    pub fn poll(&self, now: Timestamp) {
+        let due = self.fake.lock().next_timeout().is_some_and(|at| at <= now);
+        if due {
+            let events = self.fake.lock().fire_timeouts(now);
+            self.deliver(now, events);
+        }
+    }
+
+    /// Hands CallKit's events to the phone; audio activation reaches the audio session.
+    fn deliver(&self, now: Timestamp, events: Vec<CallKitEvent>) {
+        for event in events {
+            match event {
+                CallKitEvent::DidActivateAudioSession => {
+                    self.audio.lock().set_active_by_callkit(now, true);
+                }
+                CallKitEvent::DidDeactivateAudioSession => {
+                    self.audio.lock().set_active_by_callkit(now, false);
+                }
+                _ => {}
+            }
+            self.inbox.deliver(0, Input::CallKit(event));
+        }
     }
 
     /// The user declines or ends on the native screen; false if CallKit has no call.
@@ -91,18 +117,7 @@ impl CallKitBackend {
 impl CallKit for CallKitBackend {
     fn execute(&mut self, now: Timestamp, command: CallKitCommand) {
         let events = self.fake.lock().handle_command(now, command);
-        for event in events {
-            match event {
-                CallKitEvent::DidActivateAudioSession => {
-                    self.audio.lock().set_active_by_callkit(now, true);
-                }
-                CallKitEvent::DidDeactivateAudioSession => {
-                    self.audio.lock().set_active_by_callkit(now, false);
-                }
-                _ => {}
-            }
-            self.inbox.deliver(0, Input::CallKit(event));
-        }
+        self.deliver(now, events);
     }
 }
 
@@ -376,14 +391,14 @@ impl SmpClient for RelayClient {
         contact_id: ContactId,
         body: String,
         notify: bool,
-        event: &'static str,
+        kind: MessageKind,
     ) {
         let mut hub = self.relay.hub();
         let arrival = now.add_ms(hub.latency_ms);
         let Some(to) = client_of(contact_id) else {
             return;
         };
-        let actions = hub.relay.send(arrival, self.id, to, body, notify, event);
+        let actions = hub.relay.send(arrival, self.id, to, body, notify, kind);
         hub.apply(actions);
     }
 }
@@ -437,12 +452,13 @@ impl RtcHub {
             match action {
                 RtcAction::Respond {
                     to,
+                    client,
                     after_ms,
                     response,
                 } => {
                     let inbox = self.inner().inboxes.get(&to).cloned();
                     if let Some(inbox) = inbox {
-                        inbox.deliver(after_ms, Input::WebRtc(response));
+                        inbox.deliver(after_ms, Input::WebRtc { client, response });
                     }
                 }
                 RtcAction::Wake { after_ms, event } => {
@@ -465,9 +481,15 @@ pub struct ScriptedWebRtc {
 }
 
 impl WebRtc for ScriptedWebRtc {
-    fn execute(&mut self, _now: Timestamp, command: WebRtcCommand) {
+    fn execute(&mut self, _now: Timestamp, client: RtcClientId, command: WebRtcCommand) {
         let id = self.id;
         self.hub
-            .with_network(|network| network.command(id, command));
+            .with_network(|network| network.command(id, client, command));
+    }
+
+    fn call(&mut self, _now: Timestamp, client: RtcClientId, call: ClientCall) {
+        let id = self.id;
+        self.hub
+            .with_network(|network| network.client_call(id, client, call));
     }
 }

@@ -1,11 +1,22 @@
 //! `FakeCallKit`: CallKit with iOS's rules, as this app configures it (one group of one call).
+//!
+//! - An incoming report is refused only for a UUID CallKit already has; during a call the new
+//!   call rings with End & Accept (there is no "too many calls" error for incoming reports).
+//! - A start transaction during a call is refused (`maximumCallGroupsReached`).
+//! - An action the app neither fulfils nor fails times out after [`ACTION_TIMEOUT_MS`]
+//!   (`provider(_:timedOutPerforming:)`); a timed-out answer or start ends its call, which CallKit
+//!   does through an end action. Apple does not document the timeout; a minute is what
+//!   developers report (voximplant/flutter_callkit#12). A resolve after the timeout is ignored.
+//! - The app's call observer hears every change of the number of calls.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use callsim_engine::backend::callkit::{
-    ActionId, CallKitCommand, CallKitError, CallKitEvent, EndReason,
-};
+use callsim_engine::ids::{ActionId, CallUuid};
+use callsim_engine::io::callkit::{CallKitCommand, CallKitError, CallKitEvent, EndReason};
 use callsim_engine::protocol::Timestamp;
+
+/// How long CallKit waits for an action to be fulfilled or failed.
+pub const ACTION_TIMEOUT_MS: u64 = 60_000;
 
 /// Where a CallKit call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +42,8 @@ pub enum CallEnd {
     Local,
     /// An answer or start action failed.
     Failed,
+    /// An answer or start action timed out.
+    TimedOut,
 }
 
 /// A call CallKit knows.
@@ -68,6 +81,15 @@ pub enum ActionOutcome {
     Fulfilled(Timestamp),
     /// Failed at this time.
     Failed(Timestamp),
+    /// CallKit gave up waiting at this time (`timedOutPerforming`).
+    TimedOut(Timestamp),
+}
+
+impl ActionOutcome {
+    /// Fulfilled, failed, or timed out.
+    pub fn settled(self) -> bool {
+        self != ActionOutcome::Open
+    }
 }
 
 /// One action and its outcome.
@@ -76,7 +98,7 @@ pub struct ActionRecord {
     /// Its kind.
     pub kind: ActionKind,
     /// The call.
-    pub uuid: String,
+    pub uuid: CallUuid,
     /// When CallKit performed it.
     pub performed_at: Timestamp,
     /// Its outcome.
@@ -89,11 +111,15 @@ pub enum CallKitLog {
     /// A command from the phone.
     Command(CallKitCommand),
     /// The user answered this call on the native screen.
-    UserAnswered(String),
+    UserAnswered(CallUuid),
     /// The user declined or ended this call on the native screen.
-    UserEnded(String),
+    UserEnded(CallUuid),
     /// The app's process died.
     AppKilled,
+    /// An action timed out.
+    TimedOut(ActionId),
+    /// The phone resolved an action that had timed out: CallKit ignores it.
+    LateResolve(ActionId),
     /// The phone resolved an action that does not exist or was resolved already.
     BadAction(ActionId),
 }
@@ -101,9 +127,11 @@ pub enum CallKitLog {
 /// CallKit for one phone.
 #[derive(Debug, Clone, Default)]
 pub struct FakeCallKit {
-    calls: BTreeMap<String, CallKitCall>,
+    calls: BTreeMap<CallUuid, CallKitCall>,
     /// UUIDs of the calls not ended; a handful at most, so queries stay cheap in long runs.
-    live: BTreeSet<String>,
+    live: BTreeSet<CallUuid>,
+    /// Open actions by deadline.
+    deadlines: BTreeSet<(Timestamp, ActionId)>,
     actions: BTreeMap<ActionId, ActionRecord>,
     audio_active: bool,
     log: Vec<(Timestamp, CallKitLog)>,
@@ -116,7 +144,7 @@ impl FakeCallKit {
     }
 
     /// Every call CallKit has known, by UUID.
-    pub fn calls(&self) -> &BTreeMap<String, CallKitCall> {
+    pub fn calls(&self) -> &BTreeMap<CallUuid, CallKitCall> {
         &self.calls
     }
 
@@ -141,7 +169,7 @@ impl FakeCallKit {
     }
 
     /// The incoming call whose native screen is ringing, if any.
-    pub fn ringing(&self) -> Option<(&String, &CallKitCall)> {
+    pub fn ringing(&self) -> Option<(&CallUuid, &CallKitCall)> {
         self.live
             .iter()
             .filter_map(|uuid| self.calls.get_key_value(uuid))
@@ -166,6 +194,7 @@ impl FakeCallKit {
     /// Applies a command from the phone; returns what CallKit reports back.
     pub fn handle_command(&mut self, now: Timestamp, command: CallKitCommand) -> Vec<CallKitEvent> {
         self.log.push((now, CallKitLog::Command(command.clone())));
+        let before = self.live_calls();
         let mut events = Vec::new();
         match command {
             CallKitCommand::ReportNewIncomingCall {
@@ -173,7 +202,9 @@ impl FakeCallKit {
                 caller,
                 video,
             } => {
-                let result = self.admit(&uuid).map(|()| {
+                let result = if self.live.contains(&uuid) {
+                    Err(CallKitError::DuplicateUuid)
+                } else {
                     self.add_call(
                         &uuid,
                         CallKitCall {
@@ -183,29 +214,55 @@ impl FakeCallKit {
                             state: CallKitCallState::Ringing,
                         },
                     );
-                });
+                    Ok(())
+                };
                 events.push(CallKitEvent::IncomingReported { uuid, result });
             }
             CallKitCommand::RequestStartCall {
                 uuid,
                 handle,
                 video,
-            } => match self.admit(&uuid) {
-                Ok(()) => {
-                    self.add_call(
-                        &uuid,
-                        CallKitCall {
-                            incoming: false,
-                            video,
-                            handle,
-                            state: CallKitCallState::Dialing,
-                        },
-                    );
-                    let action = self.new_action(now, ActionKind::Start, &uuid);
-                    events.push(CallKitEvent::PerformStart { action, uuid });
+            } => {
+                let refusal = if self.live.contains(&uuid) {
+                    Some(CallKitError::DuplicateUuid)
+                } else if self.live_calls() > 0 {
+                    Some(CallKitError::MaximumCallGroupsReached)
+                } else {
+                    None
+                };
+                match refusal {
+                    Some(error) => events.push(CallKitEvent::TransactionFailed { uuid, error }),
+                    None => {
+                        self.add_call(
+                            &uuid,
+                            CallKitCall {
+                                incoming: false,
+                                video,
+                                handle,
+                                state: CallKitCallState::Dialing,
+                            },
+                        );
+                        let action = self.new_action(now, ActionKind::Start, &uuid);
+                        events.push(CallKitEvent::PerformStart { action, uuid });
+                    }
                 }
-                Err(error) => events.push(CallKitEvent::TransactionFailed { uuid, error }),
-            },
+            }
+            CallKitCommand::RequestAnswerCall { uuid } => {
+                let ringing = self
+                    .calls
+                    .get(&uuid)
+                    .is_some_and(|c| c.state == CallKitCallState::Ringing)
+                    && self.live.contains(&uuid);
+                if ringing {
+                    let action = self.new_action(now, ActionKind::Answer, &uuid);
+                    events.push(CallKitEvent::PerformAnswer { action, uuid });
+                } else {
+                    events.push(CallKitEvent::TransactionFailed {
+                        uuid,
+                        error: CallKitError::UnknownCall,
+                    });
+                }
+            }
             CallKitCommand::RequestEndCall { uuid } => {
                 if self.is_live(&uuid) {
                     let action = self.new_action(now, ActionKind::End, &uuid);
@@ -229,26 +286,45 @@ impl FakeCallKit {
             CallKitCommand::Fulfill { action } => self.resolve(now, action, true, &mut events),
             CallKitCommand::Fail { action } => self.resolve(now, action, false, &mut events),
         }
+        self.observe(before, &mut events);
         events
     }
 
-    /// The user answers the ringing call on the native screen.
-    pub fn user_answers(&mut self, now: Timestamp) -> Option<CallKitEvent> {
-        let uuid = self.ringing()?.0.clone();
+    /// The user answers the ringing call on the native screen. During another call the screen
+    /// offers End & Accept: CallKit ends the other call, then answers.
+    pub fn user_answers(&mut self, now: Timestamp) -> Vec<CallKitEvent> {
+        let Some(uuid) = self.ringing().map(|(uuid, _)| uuid.clone()) else {
+            return Vec::new();
+        };
         self.log.push((now, CallKitLog::UserAnswered(uuid.clone())));
+        let mut events = Vec::new();
+        let others: Vec<CallUuid> = self.live.iter().filter(|u| **u != uuid).cloned().collect();
+        for other in others {
+            let action = self.new_action(now, ActionKind::End, &other);
+            events.push(CallKitEvent::PerformEnd {
+                action,
+                uuid: other,
+            });
+        }
         let action = self.new_action(now, ActionKind::Answer, &uuid);
-        Some(CallKitEvent::PerformAnswer { action, uuid })
+        events.push(CallKitEvent::PerformAnswer { action, uuid });
+        events
     }
 
-    /// The user declines the ringing call, or ends the live one, on the native screen.
+    /// The user declines the ringing call (or, with none ringing, ends the live one) on the
+    /// native screen.
     pub fn user_ends(&mut self, now: Timestamp) -> Option<CallKitEvent> {
-        let uuid = self.live.first()?.clone();
+        let uuid = match self.ringing() {
+            Some((uuid, _)) => uuid.clone(),
+            None => self.live.first()?.clone(),
+        };
         self.log.push((now, CallKitLog::UserEnded(uuid.clone())));
         let action = self.new_action(now, ActionKind::End, &uuid);
         Some(CallKitEvent::PerformEnd { action, uuid })
     }
 
-    /// The user toggles mute on the native screen.
+    /// The user toggles mute on the native screen of the call that is not ringing (an
+    /// outgoing call's screen has the button from the start).
     pub fn user_mutes(&mut self, now: Timestamp, muted: bool) -> Option<CallKitEvent> {
         let uuid = self
             .live
@@ -256,7 +332,7 @@ impl FakeCallKit {
             .find(|u| {
                 self.calls
                     .get(*u)
-                    .is_some_and(|c| c.state == CallKitCallState::Active)
+                    .is_some_and(|c| c.state != CallKitCallState::Ringing)
             })?
             .clone();
         let action = self.new_action(now, ActionKind::SetMuted, &uuid);
@@ -265,6 +341,41 @@ impl FakeCallKit {
             uuid,
             muted,
         })
+    }
+
+    /// When the next open action times out.
+    pub fn next_timeout(&self) -> Option<Timestamp> {
+        self.deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// Times out every open action whose time came: `timedOutPerforming`, and for an answer or
+    /// a start, the end of its call through an end action.
+    pub fn fire_timeouts(&mut self, now: Timestamp) -> Vec<CallKitEvent> {
+        let before = self.live_calls();
+        let mut events = Vec::new();
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.remove(&(at, id));
+            let Some(action) = self.actions.get_mut(&id) else {
+                continue;
+            };
+            if action.outcome != ActionOutcome::Open {
+                continue;
+            }
+            action.outcome = ActionOutcome::TimedOut(now);
+            let (kind, uuid) = (action.kind, action.uuid.clone());
+            self.log.push((now, CallKitLog::TimedOut(id)));
+            events.push(CallKitEvent::TimedOutPerforming { action: id });
+            if matches!(kind, ActionKind::Answer | ActionKind::Start) && self.is_live(&uuid) {
+                let end = self.new_action(now, ActionKind::End, &uuid);
+                self.end(&uuid, CallEnd::TimedOut, &mut events);
+                events.push(CallKitEvent::PerformEnd { action: end, uuid });
+            }
+        }
+        self.observe(before, &mut events);
+        events
     }
 
     /// The app's process died: its calls end and its open actions can never resolve.
@@ -280,45 +391,43 @@ impl FakeCallKit {
                 action.outcome = ActionOutcome::Failed(now);
             }
         }
+        self.deadlines.clear();
         self.audio_active = false;
     }
 
-    /// One group of one call: a second live call, or a UUID of a live call, is refused, as iOS
-    /// does (`callUUIDAlreadyExists`). An ended call's UUID may be reported again.
-    fn admit(&self, uuid: &str) -> Result<(), CallKitError> {
-        if self.live.contains(uuid) {
-            Err(CallKitError::DuplicateUuid)
-        } else if self.live_calls() > 0 {
-            Err(CallKitError::MaximumCallsExceeded)
-        } else {
-            Ok(())
-        }
-    }
-
-    fn is_live(&self, uuid: &str) -> bool {
+    fn is_live(&self, uuid: &CallUuid) -> bool {
         self.live.contains(uuid)
     }
 
-    fn add_call(&mut self, uuid: &str, call: CallKitCall) {
-        self.calls.insert(uuid.to_owned(), call);
-        self.live.insert(uuid.to_owned());
+    fn add_call(&mut self, uuid: &CallUuid, call: CallKitCall) {
+        self.calls.insert(uuid.clone(), call);
+        self.live.insert(uuid.clone());
     }
 
-    fn new_action(&mut self, now: Timestamp, kind: ActionKind, uuid: &str) -> ActionId {
+    fn new_action(&mut self, now: Timestamp, kind: ActionKind, uuid: &CallUuid) -> ActionId {
         let id = self.actions.len() as ActionId + 1;
         self.actions.insert(
             id,
             ActionRecord {
                 kind,
-                uuid: uuid.to_owned(),
+                uuid: uuid.clone(),
                 performed_at: now,
                 outcome: ActionOutcome::Open,
             },
         );
+        self.deadlines.insert((now.add_ms(ACTION_TIMEOUT_MS), id));
         id
     }
 
-    fn set_state(&mut self, uuid: &str, state: CallKitCallState) {
+    /// The call observer hears when the number of calls changed.
+    fn observe(&self, before: usize, events: &mut Vec<CallKitEvent>) {
+        let calls = self.live_calls();
+        if calls != before {
+            events.push(CallKitEvent::CallsChanged { calls });
+        }
+    }
+
+    fn set_state(&mut self, uuid: &CallUuid, state: CallKitCallState) {
         if !self.live.contains(uuid) {
             return;
         }
@@ -330,7 +439,7 @@ impl FakeCallKit {
         }
     }
 
-    fn end(&mut self, uuid: &str, how: CallEnd, events: &mut Vec<CallKitEvent>) {
+    fn end(&mut self, uuid: &CallUuid, how: CallEnd, events: &mut Vec<CallKitEvent>) {
         if !self.is_live(uuid) {
             return;
         }
@@ -346,16 +455,25 @@ impl FakeCallKit {
             self.log.push((now, CallKitLog::BadAction(id)));
             return;
         };
-        if action.outcome != ActionOutcome::Open {
-            self.log.push((now, CallKitLog::BadAction(id)));
-            return;
+        match action.outcome {
+            ActionOutcome::Open => {}
+            ActionOutcome::TimedOut(_) => {
+                self.log.push((now, CallKitLog::LateResolve(id)));
+                return;
+            }
+            _ => {
+                self.log.push((now, CallKitLog::BadAction(id)));
+                return;
+            }
         }
         action.outcome = if ok {
             ActionOutcome::Fulfilled(now)
         } else {
             ActionOutcome::Failed(now)
         };
-        let (kind, uuid) = (action.kind, action.uuid.clone());
+        let (kind, uuid, performed) = (action.kind, action.uuid.clone(), action.performed_at);
+        self.deadlines
+            .remove(&(performed.add_ms(ACTION_TIMEOUT_MS), id));
         match (kind, ok) {
             (ActionKind::Start | ActionKind::Answer, true) => {
                 if kind == ActionKind::Answer {
@@ -371,6 +489,7 @@ impl FakeCallKit {
                 self.end(&uuid, CallEnd::Failed, events);
             }
             (ActionKind::End, true) => self.end(&uuid, CallEnd::Local, events),
+            // A failed end leaves the call as it was.
             (ActionKind::End | ActionKind::SetMuted, false) | (ActionKind::SetMuted, true) => {}
         }
     }

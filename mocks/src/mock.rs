@@ -5,12 +5,12 @@
 //! inbox. A mock with no expectations fails on any call: the driver counts that panic in
 //! [`callsim_engine::driver::DriverReport::backend_panics`], and a test asserts it is zero.
 
-use callsim_engine::backend::audio::AudioCommand;
-use callsim_engine::backend::callkit::CallKitCommand;
-use callsim_engine::backend::sound::SoundCommand;
-use callsim_engine::backend::webrtc::WebRtcCommand;
-use callsim_engine::chat::ContactId;
-use callsim_engine::phone::{LifecycleCommand, Permission, UiEvent};
+use callsim_engine::ids::{ClientId, ContactId};
+use callsim_engine::io::audio::AudioCommand;
+use callsim_engine::io::callkit::CallKitCommand;
+use callsim_engine::io::sound::SoundCommand;
+use callsim_engine::io::webrtc::{ClientCall, WebRtcCommand};
+use callsim_engine::io::{LifecycleCommand, MessageKind, Permission, UiEvent};
 use callsim_engine::protocol::Timestamp;
 use mockall::mock;
 
@@ -34,7 +34,8 @@ mock! {
     /// A mock of [`callsim_engine::backend::WebRtc`].
     pub WebRtc {}
     impl callsim_engine::backend::WebRtc for WebRtc {
-        fn execute(&mut self, now: Timestamp, command: WebRtcCommand);
+        fn execute(&mut self, now: Timestamp, client: ClientId, command: WebRtcCommand);
+        fn call(&mut self, now: Timestamp, client: ClientId, call: ClientCall);
     }
 }
 
@@ -48,7 +49,7 @@ mock! {
             contact_id: ContactId,
             body: String,
             notify: bool,
-            event: &'static str,
+            kind: MessageKind,
         );
     }
 }

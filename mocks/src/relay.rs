@@ -8,7 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use callsim_engine::chat::ContactId;
+use callsim_engine::ids::ContactId;
+use callsim_engine::io::MessageKind;
 use callsim_engine::protocol::Timestamp;
 
 /// A client of the relay (one per phone).
@@ -37,9 +38,9 @@ pub struct RelayMessage {
     pub notify: bool,
     /// The relay's timestamp: when it arrived.
     pub ts: Timestamp,
-    /// The event tag, known to the simulation only (a real relay sees ciphertext): holds and
+    /// What it carries, known to the simulation only (a real relay sees ciphertext): holds and
     /// duplicates match on it.
-    pub event: &'static str,
+    pub event: MessageKind,
     /// Delivered again after its ACK was lost (the duplicate fault), so not again.
     pub redelivered: bool,
 }
@@ -77,11 +78,11 @@ struct Queue {
 pub struct Relay {
     queues: BTreeMap<(ClientId, ClientId), Queue>,
     subscribed: BTreeSet<ClientId>,
-    /// Event tags held back, by recipient (a fault a scenario injects).
-    holds: BTreeMap<ClientId, Vec<String>>,
+    /// Kinds held back, by recipient (a fault a scenario injects).
+    holds: BTreeMap<ClientId, Vec<MessageKind>>,
     /// Event tags delivered twice, by recipient (a fault a scenario injects): the first ACK is
     /// lost, so the relay delivers the same message again, as SMP does after a reconnect.
-    duplicates: BTreeMap<ClientId, Vec<String>>,
+    duplicates: BTreeMap<ClientId, Vec<MessageKind>>,
     next_id: u64,
     /// Messages stored, acknowledged, and fetched by a push: what was stored and is not in a
     /// queue was handed over, so nothing is lost while `stored = acked + fetched + queued`.
@@ -142,7 +143,7 @@ impl Relay {
         to: ClientId,
         body: String,
         notify: bool,
-        event: &'static str,
+        event: MessageKind,
     ) -> Vec<RelayAction> {
         if let Some(seen) = self.seen.as_mut() {
             seen.push(body.clone());
@@ -252,17 +253,14 @@ impl Relay {
     }
 
     /// Holds every message with this event tag (e.g. `x.call.answer`) to `to` until released.
-    pub fn hold(&mut self, to: ClientId, event: &str) {
-        self.holds.entry(to).or_default().push(event.to_owned());
+    pub fn hold(&mut self, to: ClientId, event: MessageKind) {
+        self.holds.entry(to).or_default().push(event);
     }
 
     /// Delivers every message with this event tag to `to` twice: the same message again, with
     /// the same id, as if its first ACK was lost.
-    pub fn duplicate(&mut self, to: ClientId, event: &str) {
-        self.duplicates
-            .entry(to)
-            .or_default()
-            .push(event.to_owned());
+    pub fn duplicate(&mut self, to: ClientId, event: MessageKind) {
+        self.duplicates.entry(to).or_default().push(event);
     }
 
     /// Releases what was held for `to`, in order, ahead of later messages.
@@ -305,8 +303,8 @@ impl Relay {
     }
 }
 
-fn matches_tag(tags: Option<&Vec<String>>, event: &str) -> bool {
-    tags.is_some_and(|tags| tags.iter().any(|t| t == event))
+fn matches_tag(kinds: Option<&Vec<MessageKind>>, event: MessageKind) -> bool {
+    kinds.is_some_and(|kinds| kinds.contains(&event))
 }
 
 #[cfg(test)]
@@ -327,12 +325,40 @@ mod tests {
     fn the_accounting_sees_every_message_and_notices_a_lost_one() {
         let mut relay = Relay::new();
         relay.subscribe(1);
-        relay.hold(1, "x.call.answer");
-        relay.duplicate(1, "x.call.offer");
-        relay.send(Timestamp(1), 0, 1, "inv".into(), true, "x.call.inv");
-        relay.send(Timestamp(2), 0, 1, "offer".into(), false, "x.call.offer");
-        relay.send(Timestamp(3), 0, 1, "answer".into(), false, "x.call.answer");
-        relay.send(Timestamp(4), 1, 0, "push".into(), true, "x.call.inv");
+        relay.hold(1, MessageKind::CallAnswer);
+        relay.duplicate(1, MessageKind::CallOffer);
+        relay.send(
+            Timestamp(1),
+            0,
+            1,
+            "inv".into(),
+            true,
+            MessageKind::CallInvitation,
+        );
+        relay.send(
+            Timestamp(2),
+            0,
+            1,
+            "offer".into(),
+            false,
+            MessageKind::CallOffer,
+        );
+        relay.send(
+            Timestamp(3),
+            0,
+            1,
+            "answer".into(),
+            false,
+            MessageKind::CallAnswer,
+        );
+        relay.send(
+            Timestamp(4),
+            1,
+            0,
+            "push".into(),
+            true,
+            MessageKind::CallInvitation,
+        );
         assert!(relay.lost_nothing());
         relay.ack(0, 1, 1);
         relay.restart();
@@ -352,11 +378,25 @@ mod tests {
     fn one_unacknowledged_message_at_a_time_in_order() {
         let mut relay = Relay::new();
         relay.subscribe(1);
-        let first = relay.send(Timestamp(1), 0, 1, "a".into(), false, "x");
+        let first = relay.send(
+            Timestamp(1),
+            0,
+            1,
+            "a".into(),
+            false,
+            MessageKind::CallExtra,
+        );
         assert_eq!(deliveries(&first), [1]);
         assert!(
             relay
-                .send(Timestamp(2), 0, 1, "b".into(), false, "x")
+                .send(
+                    Timestamp(2),
+                    0,
+                    1,
+                    "b".into(),
+                    false,
+                    MessageKind::CallExtra
+                )
                 .is_empty()
         );
         assert_eq!(deliveries(&relay.ack(0, 1, 1)), [2]);
@@ -369,10 +409,17 @@ mod tests {
         let mut relay = Relay::new();
         assert!(
             relay
-                .send(Timestamp(1), 0, 1, "a".into(), false, "x")
+                .send(
+                    Timestamp(1),
+                    0,
+                    1,
+                    "a".into(),
+                    false,
+                    MessageKind::CallExtra
+                )
                 .is_empty()
         );
-        let push = relay.send(Timestamp(2), 0, 1, "b".into(), true, "x");
+        let push = relay.send(Timestamp(2), 0, 1, "b".into(), true, MessageKind::CallExtra);
         assert_eq!(push, [RelayAction::Push { to: 1, from: 0 }]);
         assert_eq!(deliveries(&relay.subscribe(1)), [1]);
         // Disconnecting before the ACK delivers the message again on return.
@@ -383,9 +430,23 @@ mod tests {
     #[test]
     fn a_push_fetch_takes_the_queue_up_to_the_notifying_message() {
         let mut relay = Relay::new();
-        relay.send(Timestamp(1), 0, 1, "a".into(), false, "x");
-        relay.send(Timestamp(2), 0, 1, "b".into(), true, "x");
-        relay.send(Timestamp(3), 0, 1, "c".into(), false, "x");
+        relay.send(
+            Timestamp(1),
+            0,
+            1,
+            "a".into(),
+            false,
+            MessageKind::CallExtra,
+        );
+        relay.send(Timestamp(2), 0, 1, "b".into(), true, MessageKind::CallExtra);
+        relay.send(
+            Timestamp(3),
+            0,
+            1,
+            "c".into(),
+            false,
+            MessageKind::CallExtra,
+        );
         let fetched: Vec<_> = relay
             .fetch_for_push(0, 1)
             .into_iter()
@@ -399,15 +460,22 @@ mod tests {
     fn holds_and_duplicates_match_the_event_tag() {
         let mut relay = Relay::new();
         relay.subscribe(1);
-        relay.hold(1, "x.call.offer");
-        relay.duplicate(1, "x.call.end");
+        relay.hold(1, MessageKind::CallOffer);
+        relay.duplicate(1, MessageKind::CallEnd);
         assert!(
             relay
-                .send(Timestamp(1), 0, 1, "o".into(), false, "x.call.offer")
+                .send(
+                    Timestamp(1),
+                    0,
+                    1,
+                    "o".into(),
+                    false,
+                    MessageKind::CallOffer
+                )
                 .is_empty()
         );
         assert_eq!(
-            deliveries(&relay.send(Timestamp(2), 0, 1, "e".into(), false, "x.call.end")),
+            deliveries(&relay.send(Timestamp(2), 0, 1, "e".into(), false, MessageKind::CallEnd)),
             [2]
         );
         assert_eq!(

@@ -1,6 +1,6 @@
 //! `FakeRinger`: which sound is playing (`SoundPlayer`, `CallSoundsPlayer`).
 
-use callsim_engine::backend::sound::SoundCommand;
+use callsim_engine::io::sound::SoundCommand;
 use callsim_engine::protocol::Timestamp;
 
 /// The call sound that plays for an outgoing call.
@@ -62,7 +62,7 @@ impl FakeRinger {
             SoundCommand::StartConnectingSound => self.call_sound = Some(CallSound::Connecting),
             SoundCommand::StartInCallLoop => self.call_sound = Some(CallSound::InCallLoop),
             SoundCommand::StopCallSounds => self.call_sound = None,
-            SoundCommand::Vibrate => self.vibrations += 1,
+            SoundCommand::Vibrate { .. } => self.vibrations += 1,
         }
     }
 }

@@ -1,17 +1,21 @@
-//! A scripted WebRTC: answers the app's commands as a real engine would, after set delays.
+//! A scripted WebRTC: answers the app's commands as iOS's native client does, after set delays.
 //!
 //! [`ScriptedRtcNetwork`] is a sans-IO model of every phone's WebRTC engine at once: the callee's
 //! offer carries a session token that the caller's answer echoes, and the two ends connect when
-//! both have the other's description. Failures, a blocked media path and a vanished peer end
-//! the call the way WebRTC stacks do. It returns what to deliver and when ([`RtcAction`]); its
+//! both have the other's description. It speaks as `WebRTCClient.swift` does: `connection`
+//! responses carry ICE states, `answer`, `ice`, `media` and `end` are answered with `ok`, and a
+//! connection that fails or loses its peer is closed by the client itself, which reports
+//! `closed` (it never sends `ended`). It returns what to deliver and when ([`RtcAction`]); its
 //! host (the in-memory world, or [`crate::backends::ScriptedWebRtc`] under a driver) moves time.
 
 use std::collections::BTreeMap;
 
-use callsim_engine::backend::webrtc::{
-    ConnectionInfo, ConnectionState, WebRtcCommand, WebRtcResponse,
-};
 use callsim_engine::crypto::MediaKey;
+use callsim_engine::ids::ClientId;
+use callsim_engine::io::webrtc::{
+    CandidateType, ClientCall, CommandKind, ConnectionInfo, ConnectionState, IceConnectionState,
+    WebRtcCommand, WebRtcResponse,
+};
 use callsim_engine::protocol::CallCapabilities;
 
 /// An engine's index in the network (one per phone).
@@ -69,6 +73,8 @@ pub enum RtcAction {
     Respond {
         /// The endpoint.
         to: EndpointId,
+        /// The client that answers.
+        client: ClientId,
         /// Delay in milliseconds.
         after_ms: u64,
         /// The response.
@@ -98,6 +104,8 @@ enum PcState {
 
 #[derive(Debug, Clone)]
 struct PeerConnection {
+    /// The client that made it.
+    client: ClientId,
     token: String,
     role: Role,
     key: Option<MediaKey>,
@@ -162,8 +170,13 @@ impl ScriptedRtcNetwork {
         })
     }
 
-    /// A command from an endpoint's phone.
-    pub fn command(&mut self, id: EndpointId, command: WebRtcCommand) -> Vec<RtcAction> {
+    /// A command from an endpoint's phone to one of its clients.
+    pub fn command(
+        &mut self,
+        id: EndpointId,
+        client: ClientId,
+        command: WebRtcCommand,
+    ) -> Vec<RtcAction> {
         let t = self.timing.clone();
         let endpoint = self.endpoint(id);
         let capabilities = CallCapabilities {
@@ -172,6 +185,7 @@ impl ScriptedRtcNetwork {
         let mut actions = Vec::new();
         let respond = |after_ms, response| RtcAction::Respond {
             to: id,
+            client,
             after_ms,
             response,
         };
@@ -186,6 +200,7 @@ impl ScriptedRtcNetwork {
                 endpoint.sessions += 1;
                 let token = format!("{id}.{}", endpoint.sessions);
                 endpoint.pc = Some(PeerConnection {
+                    client,
                     token: token.clone(),
                     role: Role::Offerer,
                     key: aes_key.filter(|_| capabilities.encryption),
@@ -200,7 +215,7 @@ impl ScriptedRtcNetwork {
                         capabilities,
                     },
                 ));
-                actions.extend(trickle(id, &t));
+                actions.extend(trickle(id, client, &t));
             }
             WebRtcCommand::Offer { offer, aes_key, .. } => {
                 let Some(token) = offer.strip_prefix("offer ") else {
@@ -213,6 +228,7 @@ impl ScriptedRtcNetwork {
                     return actions;
                 };
                 endpoint.pc = Some(PeerConnection {
+                    client,
                     token: token.to_owned(),
                     role: Role::Answerer,
                     key: aes_key.filter(|_| capabilities.encryption),
@@ -226,13 +242,14 @@ impl ScriptedRtcNetwork {
                         ice_candidates: format!("host {id}"),
                     },
                 ));
-                actions.extend(trickle(id, &t));
+                actions.extend(trickle(id, client, &t));
             }
             WebRtcCommand::Answer { answer, .. } => match endpoint.pc.as_mut() {
                 Some(pc) if pc.role == Role::Offerer => {
                     if answer.strip_prefix("answer ") == Some(pc.token.as_str()) {
                         pc.has_remote = true;
                         let event = RtcEvent::Connect(pc.token.clone());
+                        actions.push(respond(0, ok(CommandKind::Answer)));
                         actions.push(RtcAction::Wake { after_ms: 0, event });
                     }
                 }
@@ -243,17 +260,41 @@ impl ScriptedRtcNetwork {
                     },
                 )),
             },
-            WebRtcCommand::Ice { .. }
-            | WebRtcCommand::Media { .. }
-            | WebRtcCommand::Camera { .. } => {}
+            WebRtcCommand::Ice { .. } => actions.push(respond(0, ok(CommandKind::Ice))),
+            WebRtcCommand::Media { .. } => actions.push(respond(0, ok(CommandKind::Media))),
+            WebRtcCommand::Camera { .. } => {}
             WebRtcCommand::End => {
-                if let Some(pc) = endpoint.pc.take() {
-                    if pc.state == PcState::Connected {
-                        actions.extend(self.peer_gone(id, &pc.token));
-                    }
-                }
-                actions.push(respond(0, WebRtcResponse::Ended));
+                // `ok` first, then the client closes its connection, which reports `closed`.
+                actions.push(respond(0, ok(CommandKind::End)));
+                actions.extend(self.close(id));
             }
+        }
+        actions
+    }
+
+    /// A direct call on an endpoint's client; only `endCall` does anything here: it closes the
+    /// peer connection that client made.
+    pub fn client_call(
+        &mut self,
+        id: EndpointId,
+        client: ClientId,
+        call: ClientCall,
+    ) -> Vec<RtcAction> {
+        let mine = self.pc(id).is_some_and(|pc| pc.client == client);
+        match call {
+            ClientCall::EndCall if mine => self.close(id),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The client closes its peer connection: `closed` to its phone, and the peer loses it.
+    fn close(&mut self, id: EndpointId) -> Vec<RtcAction> {
+        let Some(pc) = self.endpoint(id).pc.take() else {
+            return Vec::new();
+        };
+        let mut actions = vec![connection(id, pc.client, 0, IceConnectionState::Closed)];
+        if pc.state == PcState::Connected {
+            actions.extend(self.peer_gone(id, &pc.token));
         }
         actions
     }
@@ -275,8 +316,8 @@ impl ScriptedRtcNetwork {
                 for &id in &ends {
                     if let Some(pc) = self.pc_mut(id) {
                         pc.state = PcState::Connecting;
+                        actions.push(connection(id, pc.client, 0, IceConnectionState::Checking));
                     }
-                    actions.push(connection(id, 0, "connecting"));
                 }
                 let (after_ms, event) = if self.blocked {
                     (self.timing.fail, RtcEvent::Fail(token))
@@ -289,14 +330,16 @@ impl ScriptedRtcNetwork {
                 for id in self.ends(&token) {
                     if let Some(pc) = self.pc_mut(id).filter(|pc| pc.state == PcState::Connecting) {
                         pc.state = PcState::Connected;
-                        actions.push(connection(id, 0, "connected"));
+                        let client = pc.client;
+                        actions.push(connection(id, client, 0, IceConnectionState::Connected));
                         actions.push(RtcAction::Respond {
                             to: id,
+                            client,
                             after_ms: 0,
                             response: WebRtcResponse::Connected {
                                 connection_info: ConnectionInfo {
-                                    local_candidate: Some("host".into()),
-                                    remote_candidate: Some("host".into()),
+                                    local_candidate: Some(CandidateType::Host),
+                                    remote_candidate: Some(CandidateType::Host),
                                 },
                             },
                         });
@@ -304,18 +347,21 @@ impl ScriptedRtcNetwork {
                 }
             }
             RtcEvent::PeerGone(id, token) => {
-                if self.pc(id).is_some_and(|pc| pc.token == token) {
+                if let Some(pc) = self.pc(id).filter(|pc| pc.token == token) {
+                    // `disconnected`, then the client ends its call at once: `closed`.
+                    let client = pc.client;
                     self.endpoint(id).pc = None;
-                    actions.push(connection(id, 0, "disconnected"));
-                    actions.push(ended(id));
+                    actions.push(connection(id, client, 0, IceConnectionState::Disconnected));
+                    actions.push(connection(id, client, 0, IceConnectionState::Closed));
                 }
             }
             RtcEvent::Fail(token) => {
                 for id in self.ends(&token) {
-                    if self.pc(id).is_some_and(|pc| pc.state != PcState::Connected) {
+                    if let Some(pc) = self.pc(id).filter(|pc| pc.state != PcState::Connected) {
+                        let client = pc.client;
                         self.endpoint(id).pc = None;
-                        actions.push(connection(id, 0, "failed"));
-                        actions.push(ended(id));
+                        actions.push(connection(id, client, 0, IceConnectionState::Failed));
+                        actions.push(connection(id, client, 0, IceConnectionState::Closed));
                     }
                 }
             }
@@ -328,7 +374,10 @@ impl ScriptedRtcNetwork {
         let Some(pc) = self.endpoint(id).pc.take() else {
             return Vec::new();
         };
-        let mut actions = vec![connection(id, 0, "failed"), ended(id)];
+        let mut actions = vec![
+            connection(id, pc.client, 0, IceConnectionState::Failed),
+            connection(id, pc.client, 0, IceConnectionState::Closed),
+        ];
         actions.extend(self.peer_gone(id, &pc.token));
         actions
     }
@@ -369,9 +418,10 @@ impl ScriptedRtcNetwork {
     }
 }
 
-fn trickle(id: EndpointId, t: &RtcTiming) -> Option<RtcAction> {
+fn trickle(id: EndpointId, client: ClientId, t: &RtcTiming) -> Option<RtcAction> {
     t.trickle.map(|after_ms| RtcAction::Respond {
         to: id,
+        client,
         after_ms,
         response: WebRtcResponse::Ice {
             ice_candidates: format!("srflx {id}"),
@@ -379,20 +429,22 @@ fn trickle(id: EndpointId, t: &RtcTiming) -> Option<RtcAction> {
     })
 }
 
-fn connection(to: EndpointId, after_ms: u64, state: &str) -> RtcAction {
+fn connection(
+    to: EndpointId,
+    client: ClientId,
+    after_ms: u64,
+    state: IceConnectionState,
+) -> RtcAction {
     RtcAction::Respond {
         to,
+        client,
         after_ms,
         response: WebRtcResponse::Connection {
-            state: ConnectionState::uniform(state),
+            state: ConnectionState::ice(state),
         },
     }
 }
 
-fn ended(to: EndpointId) -> RtcAction {
-    RtcAction::Respond {
-        to,
-        after_ms: 0,
-        response: WebRtcResponse::Ended,
-    }
+fn ok(command: CommandKind) -> WebRtcResponse {
+    WebRtcResponse::Ok { command }
 }

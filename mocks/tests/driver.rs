@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::backend::Inbox;
-use callsim_engine::backend::callkit::{CallKitCommand, CallKitError, CallKitEvent};
-use callsim_engine::backend::sound::SoundCommand;
-use callsim_engine::backend::webrtc::{ConnectionState, WebRtcCommand, WebRtcResponse};
 use callsim_engine::chat::{ChatConfig, ChatCore, Contact, CoreOutput};
 use callsim_engine::driver::{self, Backends, Driver, DriverInbox, DriverReport};
-use callsim_engine::phone::{Input, LifecycleEvent, Phone, PhoneConfig, UiEvent, UserAction};
+use callsim_engine::ids::CallUuid;
+use callsim_engine::io::callkit::{CallKitCommand, CallKitError, CallKitEvent};
+use callsim_engine::io::webrtc::{
+    ConnectionState, IceConnectionState, WebRtcCommand, WebRtcResponse,
+};
+use callsim_engine::io::{Input, LifecycleEvent, MessageKind, PhoneConfig, UiEvent, UserAction};
+use callsim_engine::phone::Phone;
 use callsim_engine::protocol::{
-    CallCapabilities, CallMediaType, CallType, ChatMessage, Timestamp, UserRef, VersionRange,
-    WebRTCSession,
+    CallCapabilities, CallMediaType, CallType, ChatMessage, Timestamp, UserRef, WebRTCSession,
 };
 use callsim_mocks::backends::{
     CallKitBackend, FakePermissions, FakePlatform, InProcessRelay, PermissionsBackend,
@@ -49,8 +51,9 @@ fn alice_core() -> ChatCore {
             user_id: 1,
             local_display_name: "Alice".into(),
         },
-        chat_version: VersionRange { min: 1, max: 16 },
+        chat_version: callsim_engine::chat::CHAT_VERSION_RANGE,
         call_versions: None,
+        send_receipts: true,
     });
     core.add_contact(
         BOB,
@@ -66,7 +69,7 @@ fn sent_bodies(core: &mut ChatCore) -> Vec<String> {
     std::iter::from_fn(|| core.poll_output())
         .filter_map(|o| match o {
             CoreOutput::Send { message, .. } => message.to_json().ok(),
-            CoreOutput::Event(_) => None,
+            CoreOutput::Event(_) | CoreOutput::SendReceipt { .. } => None,
         })
         .collect()
 }
@@ -169,7 +172,7 @@ async fn answer_with_slow_chat(chat_start: Option<u64>) -> SlowChat {
     let commands = Arc::new(Mutex::new(Vec::new()));
     let mut webrtc = MockWebRtc::new();
     let seen = Arc::clone(&commands);
-    webrtc.expect_execute().returning(move |_, command| {
+    webrtc.expect_execute().returning(move |_, _, command| {
         seen.lock().expect("lock").push(command);
     });
     let mut smp = MockSmpClient::new();
@@ -266,7 +269,7 @@ async fn the_answer_action_is_fulfilled_once_only_after_webrtc_connected() {
     let (inbox, receiver) = driver::channel();
     let origin = Instant::now();
     let f = fakes(&inbox, FakePlatform::default());
-    let uuid = Arc::new(Mutex::new(String::new()));
+    let uuid = Arc::new(Mutex::new(CallUuid::from("")));
     // When WebRTC reports connected, in simulated ms (0 until it is scheduled).
     let connected_at = Arc::new(AtomicU64::new(0));
 
@@ -308,19 +311,26 @@ async fn the_answer_action_is_fulfilled_once_only_after_webrtc_connected() {
     let connected = Arc::clone(&connected_at);
     webrtc
         .expect_execute()
-        .returning(move |now, command| match command {
+        .returning(move |now, client, command| match command {
             WebRtcCommand::Start { .. } => {
                 let offer = WebRtcResponse::Offer {
                     offer: "offer".into(),
                     ice_candidates: "[]".into(),
                     capabilities: CallCapabilities { encryption: true },
                 };
-                rtc_inbox.deliver(100, Input::WebRtc(offer));
+                rtc_inbox.deliver(
+                    100,
+                    Input::WebRtc {
+                        client,
+                        response: offer,
+                    },
+                );
             }
             WebRtcCommand::Answer { .. } => {
                 connected.store(now.0 + 500, Ordering::SeqCst);
-                let state = ConnectionState::uniform("connected");
-                rtc_inbox.deliver(500, Input::WebRtc(WebRtcResponse::Connection { state }));
+                let state = ConnectionState::ice(IceConnectionState::Connected);
+                let response = WebRtcResponse::Connection { state };
+                rtc_inbox.deliver(500, Input::WebRtc { client, response });
             }
             _ => {}
         });
@@ -405,15 +415,20 @@ async fn china_mode_never_touches_callkit() {
     let mut webrtc = MockWebRtc::new();
     webrtc
         .expect_execute()
-        .withf(|_, c| matches!(c, WebRtcCommand::Start { .. }))
+        .withf(|_, _, c| matches!(c, WebRtcCommand::Start { .. }))
         .times(1)
         .return_const(());
+    // Bob's agent confirms the invitation's delivery; nothing else goes out.
     let mut smp = MockSmpClient::new();
-    smp.expect_send().never();
+    smp.expect_send()
+        .withf(|_, _, _, _, kind| *kind == MessageKind::Receipt)
+        .times(1)
+        .return_const(());
     // No expectations: any call to CallKit panics, and the driver counts it.
     let callkit = MockCallKit::new();
     let backends = f.backends(Box::new(callkit), Box::new(webrtc), Box::new(smp));
     let task = spawn_bob(config, backends, receiver);
+    inbox.deliver(0, Input::Lifecycle(LifecycleEvent::AppLaunched));
     inbox.deliver(0, Input::Lifecycle(LifecycleEvent::ChatStarted));
     f.deliver_invitation(CallMediaType::Video);
     sleep_ms(100).await;
@@ -422,6 +437,20 @@ async fn china_mode_never_touches_callkit() {
     inbox.deliver(0, Input::User(UserAction::AcceptCall { contact_id: ALICE }));
     sleep_ms(100).await;
     assert!(!f.ringer.lock().ringtone());
+    assert!(!f.audio.lock().active(), "not before ICE checks");
+    // The client starts its checks: the app configures and activates the audio session
+    // itself (errata A14).
+    let checking = ConnectionState::ice(IceConnectionState::Checking);
+    // The call view's first client (ids count from 1).
+    let response = WebRtcResponse::Connection { state: checking };
+    inbox.deliver(
+        0,
+        Input::WebRtc {
+            client: 1,
+            response,
+        },
+    );
+    sleep_ms(10).await;
     inbox.shutdown();
     let report = task.await.expect("the driver stops cleanly");
     assert_eq!(report.backend_panics, 0, "CallKit was never called");
@@ -431,8 +460,11 @@ async fn china_mode_never_touches_callkit() {
     );
 }
 
+/// Errata A5/A6: when CallKit refuses a report, `activateCall` only clears the model copy's
+/// call UUID: there is no fallback to the in-app view, and nothing rings
+/// (`SimpleXAPI.swift` `activateCall`, SimpleX master 6bb1da9e).
 #[tokio::test(start_paused = true)]
-async fn a_callkit_report_failure_falls_back_to_the_in_app_view() {
+async fn a_refused_callkit_report_clears_the_invitations_uuid_and_nothing_rings() {
     let (inbox, receiver) = driver::channel();
     let f = fakes(&inbox, FakePlatform::default());
     let mut callkit = MockCallKit::new();
@@ -445,25 +477,36 @@ async fn a_callkit_report_failure_falls_back_to_the_in_app_view() {
             if let CallKitCommand::ReportNewIncomingCall { uuid, .. } = command {
                 let event = CallKitEvent::IncomingReported {
                     uuid,
-                    result: Err(CallKitError::MaximumCallsExceeded),
+                    result: Err(CallKitError::DuplicateUuid),
                 };
                 report_inbox.deliver(0, Input::CallKit(event));
             }
         });
+    let mut smp = MockSmpClient::new();
+    smp.expect_send()
+        .withf(|_, _, _, _, kind| *kind == MessageKind::Receipt)
+        .return_const(());
     let backends = f.backends(
         Box::new(callkit),
         Box::new(MockWebRtc::new()),
-        Box::new(MockSmpClient::new()),
+        Box::new(smp),
     );
     let task = spawn_bob(PhoneConfig::new("Bob", 2), backends, receiver);
+    inbox.deliver(0, Input::Lifecycle(LifecycleEvent::AppLaunched));
     inbox.deliver(0, Input::Lifecycle(LifecycleEvent::ChatStarted));
     f.deliver_invitation(CallMediaType::Audio);
     sleep_ms(100).await;
-    assert!(f.platform.fake.lock().showed_incoming_view());
-    let sounds: Vec<_> = f.ringer.lock().log().iter().map(|(_, s)| *s).collect();
-    assert_eq!(sounds, [SoundCommand::StartRingtone]);
+    assert!(!f.platform.fake.lock().showed_incoming_view());
+    assert!(f.ringer.lock().log().is_empty(), "nothing rings");
     inbox.shutdown();
-    assert_eq!(task.await.expect("stops").backend_panics, 0);
+    let report = task.await.expect("stops");
+    assert_eq!(report.backend_panics, 0);
+    let invitation = report.phone.app().invitations().next().cloned();
+    assert_eq!(
+        invitation.map(|i| i.call_uuid),
+        Some(None),
+        "the model's copy lost its UUID"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -484,6 +527,7 @@ async fn two_driven_phones_call_over_the_in_process_relay_from_the_button_to_bot
         let mut phone = Phone::new(PhoneConfig::new(name, id as u64 + 1));
         phone.add_contact(peer, peer_name);
         let task = tokio::spawn(Driver::new(phone, backends, receiver, Timestamp(0)).run());
+        inbox.deliver(0, Input::Lifecycle(LifecycleEvent::AppLaunched));
         inbox.deliver(0, Input::Lifecycle(LifecycleEvent::ChatStarted));
         phones.push((f, callkit, task));
     }

@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::backend::{Inbox, SmpClient};
-use callsim_engine::chat::ContactId;
 use callsim_engine::driver::{self, Backends, Driver, Tracer};
-use callsim_engine::phone::{
-    Input, LifecycleEvent, Output, Phone, PhoneConfig, UiEvent, UserAction,
+use callsim_engine::ids::ContactId;
+use callsim_engine::io::{
+    Input, LifecycleEvent, MessageKind, Output, PhoneConfig, UiEvent, UserAction,
 };
+use callsim_engine::phone::Phone;
 use callsim_engine::protocol::{CallMediaType, Timestamp};
 use callsim_mocks::backends::{
     CallKitBackend, FakePermissions, FakePlatform, InProcessRelay, PermissionsBackend,
@@ -138,7 +139,7 @@ impl SmpClient for TracedSmp {
         contact_id: ContactId,
         body: String,
         notify: bool,
-        event: &'static str,
+        event: MessageKind,
     ) {
         record(
             &self.trace,
@@ -222,6 +223,8 @@ impl LoopbackCall {
             let (inbox, receiver) = driver::channel();
             let shared: Arc<dyn Inbox> = Arc::new(inbox.clone());
             let mut config = PhoneConfig::new(name, self.seed.wrapping_add(id as u64));
+            // No TURN server on the loopback network: the phones call peer to peer.
+            config.relay_policy = false;
             let mut platform = FakePlatform::default();
             if id == 1 && self.answer == Answer::App {
                 config.callkit_enabled = false;

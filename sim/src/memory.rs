@@ -15,11 +15,12 @@
 use std::collections::BTreeMap;
 
 use callsim_engine::app::AppCallState;
-use callsim_engine::backend::callkit::CallKitEvent;
-use callsim_engine::phone::{
-    Input, LifecycleCommand, LifecycleEvent, Output, Permission, Phone, PhoneConfig, UiEvent,
+use callsim_engine::io::callkit::CallKitEvent;
+use callsim_engine::io::{
+    Input, LifecycleCommand, LifecycleEvent, MessageKind, Output, Permission, PhoneConfig, UiEvent,
     UserAction,
 };
+use callsim_engine::phone::Phone;
 use callsim_engine::protocol::{CallMediaType, Timestamp};
 use callsim_mocks::relay::{Relay, RelayAction, RelayMessage, client_of};
 use callsim_mocks::webrtc::{RtcAction, RtcEvent, RtcTiming, ScriptedRtcNetwork};
@@ -64,7 +65,7 @@ enum Event {
         to: PhoneId,
         body: String,
         notify: bool,
-        event: &'static str,
+        event: MessageKind,
     },
     RelayAck {
         from: PhoneId,
@@ -79,8 +80,11 @@ enum Event {
         from: PhoneId,
         to: PhoneId,
     },
-    ChatReady(PhoneId),
+    /// The phone's chat is up, if no suspension came since it was asked to start (the
+    /// number counts the suspensions).
+    ChatReady(PhoneId, u64),
     Rtc(RtcEvent),
+    CallKitTimeouts(PhoneId),
 }
 
 /// One phone with its platform.
@@ -96,6 +100,8 @@ struct Host {
     permission_answers: BTreeMap<Permission, bool>,
     prompts: Vec<Permission>,
     alerts: Vec<String>,
+    /// How often the chat was suspended: a start asked before a suspension is void.
+    suspensions: u64,
 }
 
 /// Two or more phones, a relay and a scripted WebRTC, in virtual time.
@@ -151,8 +157,11 @@ impl MemoryWorld {
             permission_answers: BTreeMap::new(),
             prompts: Vec::new(),
             alerts: Vec::new(),
+            suspensions: 0,
         });
-        self.schedule(self.now, Event::ChatReady(id));
+        // Launched in the foreground, its chat running at once.
+        self.feed(id, Input::Lifecycle(LifecycleEvent::AppLaunched));
+        self.schedule(self.now, Event::ChatReady(id, 0));
         id
     }
 
@@ -219,22 +228,53 @@ impl MemoryWorld {
         );
     }
 
-    /// The user answers on CallKit's screen; false if nothing rings there.
+    /// The user answers on CallKit's screen (End & Accept during another call); false if
+    /// nothing rings there.
     pub fn callkit_answer(&mut self, id: PhoneId) -> bool {
-        let event = self.hosts[id].callkit.user_answers(self.now);
-        event.is_some_and(|e| {
-            self.feed(id, Input::CallKit(e));
-            true
-        })
+        let events = self.hosts[id].callkit.user_answers(self.now);
+        let answered = !events.is_empty();
+        self.callkit_events(id, events);
+        self.run_for(0);
+        answered
     }
 
     /// The user declines or ends on CallKit's screen; false if CallKit has no call.
     pub fn callkit_end(&mut self, id: PhoneId) -> bool {
         let event = self.hosts[id].callkit.user_ends(self.now);
-        event.is_some_and(|e| {
-            self.feed(id, Input::CallKit(e));
-            true
-        })
+        let ended = event.is_some();
+        self.callkit_events(id, event.into_iter().collect());
+        self.run_for(0);
+        ended
+    }
+
+    /// The user mutes or unmutes on CallKit's screen; false if CallKit shows no call to mute.
+    pub fn callkit_mute(&mut self, id: PhoneId, muted: bool) -> bool {
+        let event = self.hosts[id].callkit.user_mutes(self.now, muted);
+        let done = event.is_some();
+        self.callkit_events(id, event.into_iter().collect());
+        self.run_for(0);
+        done
+    }
+
+    /// Hands CallKit's events to the phone (audio activation reaches its audio session) and
+    /// wakes CallKit when its next open action times out.
+    fn callkit_events(&mut self, id: PhoneId, events: Vec<CallKitEvent>) {
+        let now = self.now;
+        for event in events {
+            match event {
+                CallKitEvent::DidActivateAudioSession => {
+                    self.hosts[id].audio.set_active_by_callkit(now, true);
+                }
+                CallKitEvent::DidDeactivateAudioSession => {
+                    self.hosts[id].audio.set_active_by_callkit(now, false);
+                }
+                _ => {}
+            }
+            self.schedule(now, Event::Input(id, Input::CallKit(event)));
+        }
+        if let Some(at) = self.hosts[id].callkit.next_timeout() {
+            self.schedule(at, Event::CallKitTimeouts(id));
+        }
     }
 
     /// The app goes to the background, its chat still running.
@@ -249,6 +289,7 @@ impl MemoryWorld {
 
     /// The app is suspended in the background: the chat stops, only a push wakes it.
     pub fn suspend(&mut self, id: PhoneId) {
+        self.hosts[id].suspensions += 1;
         self.feed(id, Input::Lifecycle(LifecycleEvent::AppEnteredBackground));
         self.relay.unsubscribe(id);
         self.feed(id, Input::Lifecycle(LifecycleEvent::ChatSuspended));
@@ -259,6 +300,7 @@ impl MemoryWorld {
         let now = self.now;
         self.relay.unsubscribe(id);
         let host = &mut self.hosts[id];
+        host.suspensions += 1;
         host.callkit.app_killed(now);
         host.sound.silence();
         host.audio.set_active_by_callkit(now, false);
@@ -399,7 +441,10 @@ impl MemoryWorld {
                     self.feed(to, input);
                 }
             }
-            Event::ChatReady(id) => {
+            Event::ChatReady(id, suspensions) => {
+                if self.relay.is_subscribed(id) || suspensions != self.hosts[id].suspensions {
+                    return;
+                }
                 let actions = self.relay.subscribe(id);
                 self.feed(id, Input::Lifecycle(LifecycleEvent::ChatStarted));
                 self.apply_relay(actions);
@@ -407,6 +452,10 @@ impl MemoryWorld {
             Event::Rtc(event) => {
                 let actions = self.rtc.event(event);
                 self.apply_rtc(actions);
+            }
+            Event::CallKitTimeouts(id) => {
+                let events = self.hosts[id].callkit.fire_timeouts(self.now);
+                self.callkit_events(id, events);
             }
         }
     }
@@ -431,11 +480,12 @@ impl MemoryWorld {
             match action {
                 RtcAction::Respond {
                     to,
+                    client,
                     after_ms,
                     response,
                 } => {
                     let at = self.now.add_ms(after_ms);
-                    self.schedule(at, Event::Input(to, Input::WebRtc(response)));
+                    self.schedule(at, Event::Input(to, Input::WebRtc { client, response }));
                 }
                 RtcAction::Wake { after_ms, event } => {
                     let at = self.now.add_ms(after_ms);
@@ -480,7 +530,7 @@ impl MemoryWorld {
                 contact_id,
                 body,
                 notify,
-                event,
+                kind: event,
             } => {
                 let to = client_of(contact_id).unwrap_or(usize::MAX);
                 if to < self.hosts.len() {
@@ -499,26 +549,19 @@ impl MemoryWorld {
             }
             Output::CallKit(command) => {
                 let events = self.hosts[id].callkit.handle_command(now, command);
-                for event in events {
-                    match event {
-                        CallKitEvent::DidActivateAudioSession => {
-                            self.hosts[id].audio.set_active_by_callkit(now, true);
-                        }
-                        CallKitEvent::DidDeactivateAudioSession => {
-                            self.hosts[id].audio.set_active_by_callkit(now, false);
-                        }
-                        _ => {}
-                    }
-                    self.schedule(now, Event::Input(id, Input::CallKit(event)));
-                }
+                self.callkit_events(id, events);
             }
             Output::Audio(command) => self.hosts[id].audio.handle_command(now, command),
             Output::Sound(command) => self.hosts[id].sound.handle_command(now, command),
-            Output::WebRtc(command) => {
-                let actions = self.rtc.command(id, command);
+            Output::WebRtc { client, command } => {
+                let actions = self.rtc.command(id, client, command);
                 self.apply_rtc(actions);
             }
-            Output::Ui(UiEvent::Alert { text }) => self.hosts[id].alerts.push(text),
+            Output::WebRtcClient { client, call } => {
+                let actions = self.rtc.client_call(id, client, call);
+                self.apply_rtc(actions);
+            }
+            Output::Ui(UiEvent::Alert { title, .. }) => self.hosts[id].alerts.push(title),
             Output::Ui(_) | Output::Chat(_) | Output::Timeout(_) => {}
             Output::RequestPermission(permission) => {
                 let host = &mut self.hosts[id];
@@ -537,9 +580,10 @@ impl MemoryWorld {
             }
             Output::Lifecycle(LifecycleCommand::StartChat) => {
                 let at = now.add_ms(self.hosts[id].chat_start);
-                self.schedule(at, Event::ChatReady(id));
+                self.schedule(at, Event::ChatReady(id, self.hosts[id].suspensions));
             }
             Output::Lifecycle(LifecycleCommand::SuspendChat) => {
+                self.hosts[id].suspensions += 1;
                 self.relay.unsubscribe(id);
                 self.feed(id, Input::Lifecycle(LifecycleEvent::ChatSuspended));
             }
@@ -548,13 +592,13 @@ impl MemoryWorld {
 
     // ---- relay ----
 
-    /// The relay holds every message with this event tag (e.g. `x.call.offer`) to `to`.
-    pub fn hold(&mut self, to: PhoneId, event: &str) {
+    /// The relay holds every message of this kind (e.g. `x.call.offer`) to `to`.
+    pub fn hold(&mut self, to: PhoneId, event: MessageKind) {
         self.relay.hold(to, event);
     }
 
-    /// The relay delivers every message with this event tag to `to` twice.
-    pub fn duplicate(&mut self, to: PhoneId, event: &str) {
+    /// The relay delivers every message of this kind to `to` again after its first ACK.
+    pub fn duplicate(&mut self, to: PhoneId, event: MessageKind) {
         self.relay.duplicate(to, event);
     }
 

@@ -1,6 +1,6 @@
 //! Calls through the real WebRTC stack (webrtc-rs 0.21) inside the turmoil world.
 
-use callsim_engine::phone::UserAction;
+use callsim_engine::io::UserAction;
 use callsim_engine::protocol::CallMediaType::{self, Audio, Video};
 use callsim_sim::world::{World, WorldBuilder};
 
@@ -9,8 +9,12 @@ const BOB: usize = 1;
 
 fn world(seed: u64) -> World {
     let mut builder = WorldBuilder::new(seed);
-    builder.phone("Alice").real_webrtc = true;
-    builder.phone("Bob").real_webrtc = true;
+    // The real stack has no TURN server in the world: these calls go peer to peer.
+    for name in ["Alice", "Bob"] {
+        let phone = builder.phone(name);
+        phone.real_webrtc = true;
+        phone.config.relay_policy = false;
+    }
     builder.build()
 }
 
@@ -184,7 +188,7 @@ fn a_killed_app_goes_silent_and_the_peer_ends_the_call_on_its_own() {
 #[test]
 fn an_answer_held_20_seconds_still_connects_on_the_real_stack() {
     let mut w = world(8);
-    w.hold(BOB, "x.call.answer");
+    w.hold(BOB, callsim_engine::io::MessageKind::CallAnswer);
     w.start_call(ALICE, BOB, Audio);
     assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.callkit_answer(BOB);

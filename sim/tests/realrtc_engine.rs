@@ -3,21 +3,27 @@
 
 use std::sync::{Arc, Mutex};
 
-use callsim_engine::backend::webrtc::{WebRtcCommand, WebRtcResponse};
 use callsim_engine::backend::{Inbox, WebRtc};
-use callsim_engine::phone::Input;
+use callsim_engine::ids::ClientId;
+use callsim_engine::io::Input;
+use callsim_engine::io::webrtc::{CommandKind, IceConnectionState, WebRtcCommand, WebRtcResponse};
 use callsim_engine::protocol::rtc::{RtcSessionDescription, SdpType, encode_session};
 use callsim_engine::protocol::{CallMediaType, Timestamp};
 use callsim_mocks::backends::Shared;
 use callsim_sim::realrtc::{self, Network, RealRtcTask};
 use callsim_sim::world::RtcStats;
 
+/// The one client of the app in these tests.
+const CLIENT: ClientId = 7;
+
 #[derive(Default)]
 struct Responses(Mutex<Vec<WebRtcResponse>>);
 
 impl Inbox for Responses {
     fn deliver(&self, _after_ms: u64, input: Input) {
-        if let Input::WebRtc(response) = input {
+        if let Input::WebRtc { client, response } = input {
+            // Every response names the client whose command or connection it is.
+            assert_eq!(client, CLIENT, "{response:?}");
             self.0.lock().expect("lock").push(response);
         }
     }
@@ -97,7 +103,7 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
             "ice: call not started",
         ),
     ] {
-        rtc.execute(now, command);
+        rtc.execute(now, CLIENT, command);
         until(&responses, |r| !errors(r).is_empty()).await;
         let got = responses.take();
         assert!(errors(&got)[0].starts_with(error), "{got:?}");
@@ -106,6 +112,7 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
     // A call: `start` makes an offer with this engine's candidate.
     rtc.execute(
         now,
+        CLIENT,
         WebRtcCommand::Start {
             media: CallMediaType::Audio,
             aes_key: None,
@@ -118,12 +125,13 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
     .await;
     responses.take();
     // The peer's offer while a call runs is refused; the call stays.
-    rtc.execute(now, offer(&not_sdp));
+    rtc.execute(now, CLIENT, offer(&not_sdp));
     until(&responses, |r| !errors(r).is_empty()).await;
     assert_eq!(errors(&responses.take()), ["accept: call already started"]);
     // A second answer after the first is refused too; garbage answers are an error.
     rtc.execute(
         now,
+        CLIENT,
         WebRtcCommand::Answer {
             answer: not_sdp.clone(),
             ice_candidates: String::new(),
@@ -134,6 +142,22 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
         errors(&responses.take()),
         ["answer: bad session description"]
     );
-    rtc.execute(now, WebRtcCommand::End);
-    until(&responses, |r| r.contains(&WebRtcResponse::Ended)).await;
+    // `end`: ok, then the closed connection reports; never `ended` (the iOS client has none).
+    rtc.execute(now, CLIENT, WebRtcCommand::End);
+    until(&responses, |r| {
+        r.iter().any(|r| {
+            matches!(r, WebRtcResponse::Connection { state }
+                if state.ice_connection_state == IceConnectionState::Closed)
+        })
+    })
+    .await;
+    let got = responses.take();
+    assert_eq!(
+        got[0],
+        WebRtcResponse::Ok {
+            command: CommandKind::End
+        },
+        "{got:?}"
+    );
+    assert!(!got.contains(&WebRtcResponse::Ended), "{got:?}");
 }

@@ -2,7 +2,8 @@
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::crypto::MediaPlatform;
-use callsim_engine::phone::UserAction;
+use callsim_engine::io::UserAction;
+use callsim_engine::io::webrtc::CandidateType;
 use callsim_engine::protocol::CallMediaType::{Audio, Video};
 use callsim_sim::world::{AppState, Loss, World, WorldBuilder};
 
@@ -16,7 +17,21 @@ fn world(seed: u64, bob: impl FnOnce(&mut callsim_sim::world::PhoneSetup)) -> Wo
     builder.build()
 }
 
+/// Both phones with "Always use relay" off: calls go peer to peer, and each side trickles a
+/// server-reflexive candidate (`x.call.extra`) after its first batch.
+fn direct_world(seed: u64) -> World {
+    let mut builder = WorldBuilder::new(seed);
+    for name in ["Alice", "Bob"] {
+        builder.phone(name).config.relay_policy = false;
+    }
+    builder.build()
+}
+
 fn connect(w: &mut World) {
+    connect_within(w, 10_000);
+}
+
+fn connect_within(w: &mut World, ms: u64) {
     w.start_call(ALICE, BOB, Audio);
     assert!(
         w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"),
@@ -25,8 +40,7 @@ fn connect(w: &mut World) {
     );
     assert!(w.callkit_answer(BOB));
     assert!(
-        w.run_until(10_000, |w| w.connected(ALICE, BOB))
-            .expect("runs"),
+        w.run_until(ms, |w| w.connected(ALICE, BOB)).expect("runs"),
         "no connection:\n{}",
         w.mermaid()
     );
@@ -195,13 +209,17 @@ fn blocked_media_fails_the_call_after_30_seconds() {
 
 #[test]
 fn the_relay_never_sees_the_call_in_plain_text() {
-    let mut w = world(7, |_| {});
+    let mut w = direct_world(7);
     connect(&mut w);
     w.run_for(3_000).expect("runs");
     w.user(ALICE, UserAction::EndCall);
     w.run_for(2_000).expect("runs");
     let seen = w.relay_seen();
-    assert_eq!(seen.len(), 6, "inv, offer, answer, an extra each way, end");
+    assert_eq!(
+        seen.len(),
+        7,
+        "inv, its delivery receipt, offer, answer, an extra each way, end"
+    );
     for body in &seen {
         for secret in [
             "x.call",
@@ -267,7 +285,7 @@ fn a_long_relay_outage_drops_the_connection_and_the_end_arrives_after_reconnecti
 #[test]
 fn a_held_answer_keeps_the_callee_waiting_until_released() {
     let mut w = world(11, |_| {});
-    w.hold(BOB, "x.call.answer");
+    w.hold(BOB, callsim_engine::io::MessageKind::CallAnswer);
     w.start_call(ALICE, BOB, Audio);
     assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.callkit_answer(BOB);
@@ -290,7 +308,7 @@ fn a_held_answer_keeps_the_callee_waiting_until_released() {
 #[test]
 fn a_redelivered_offer_is_dropped_by_the_agent_and_the_call_connects() {
     let mut w = world(12, |_| {});
-    w.duplicate(ALICE, "x.call.offer");
+    w.duplicate(ALICE, callsim_engine::io::MessageKind::CallOffer);
     connect(&mut w);
     let stats = w.with_phone(ALICE, |p| p.stats());
     assert_eq!(stats.redeliveries_dropped, 1);
@@ -381,26 +399,33 @@ fn relay_only_calls_go_through_turn_and_survive_a_blocked_direct_path() {
     builder.phone("Alice").config.relay_policy = true;
     builder.phone("Bob").config.relay_policy = true;
     let mut w = builder.build();
-    w.set_media_blocked(ALICE, BOB, true);
+    w.set_direct_path_blocked(ALICE, BOB, true);
     connect(&mut w);
-    let info = w.with_phone(ALICE, |p| {
-        p.app()
-            .active_call()
-            .and_then(|c| c.connection_info.clone())
-    });
-    let info = info.expect("connected");
-    assert_eq!(info.local_candidate.as_deref(), Some("relay"));
-    assert_eq!(info.remote_candidate.as_deref(), Some("relay"));
+    for id in [ALICE, BOB] {
+        let info = w.connection_info(id).expect("connected");
+        assert_eq!(info.local_candidate, Some(CandidateType::Relay));
+        assert_eq!(info.remote_candidate, Some(CandidateType::Relay));
+    }
     w.run_for(5_000).expect("runs");
     assert!(
         w.rtc_stats(BOB).audio_frames_received >= 240,
         "{:?}",
         w.rtc_stats(BOB)
     );
-
-    // Without the relay-only policy the same blocked path fails the call.
-    let mut w = world(16, |_| {});
+    // The media path between the two phones is the relayed one: blocking it ends the call.
     w.set_media_blocked(ALICE, BOB, true);
+    assert!(
+        w.run_until(10_000, |w| !w.connected(ALICE, BOB))
+            .expect("runs")
+    );
+
+    // Without the relay-only policy the same blocked direct path fails the call.
+    let mut builder = WorldBuilder::new(16);
+    for name in ["Alice", "Bob"] {
+        builder.phone(name).config.relay_policy = false;
+    }
+    let mut w = builder.build();
+    w.set_direct_path_blocked(ALICE, BOB, true);
     w.start_call(ALICE, BOB, Audio);
     assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.callkit_answer(BOB);
@@ -413,17 +438,16 @@ fn relay_only_calls_go_through_turn_and_survive_a_blocked_direct_path() {
 #[test]
 fn one_relay_only_side_still_connects_with_the_other_on_host_candidates() {
     let mut builder = WorldBuilder::new(17);
-    builder.phone("Alice");
+    builder.phone("Alice").config.relay_policy = false;
     builder.phone("Bob").config.relay_policy = true;
     let mut w = builder.build();
     connect(&mut w);
     let info = w.with_phone(BOB, |p| {
-        p.app()
-            .active_call()
-            .and_then(|c| c.connection_info.clone())
+        p.app().active_call().and_then(|c| c.connection_info)
     });
     assert_eq!(
-        info.and_then(|i| i.local_candidate).as_deref(),
+        info.and_then(|i| i.local_candidate)
+            .map(CandidateType::as_str),
         Some("relay")
     );
 }
@@ -460,7 +484,7 @@ fn loss_on_the_relay_link_makes_signalling_late_but_in_order() {
             w.set_relay_loss(id, loss);
         }
         let start = w.now();
-        connect(&mut w);
+        connect_within(&mut w, 30_000);
         w.now().ms_since(start)
     };
     let (clean, lossy) = (setup_time(0.0), setup_time(0.4));
@@ -473,7 +497,7 @@ fn loss_on_the_relay_link_makes_signalling_late_but_in_order() {
     for id in [ALICE, BOB] {
         w.set_relay_loss(id, 0.4);
     }
-    connect(&mut w);
+    connect_within(&mut w, 30_000);
     for id in [ALICE, BOB] {
         assert_eq!(w.with_phone(id, |p| p.stats().message_errors), 0);
     }
@@ -493,7 +517,7 @@ fn every_message_a_phone_sends_is_in_the_cores_key_order() {
             _ => true,
         }
     }
-    let mut w = world(21, |_| {});
+    let mut w = direct_world(21);
     w.start_call(ALICE, BOB, Video);
     assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     assert!(w.callkit_answer(BOB));
@@ -509,6 +533,8 @@ fn every_message_a_phone_sends_is_in_the_cores_key_order() {
         .trace()
         .iter()
         .filter(|r| r.dir == "out" && r.what["type"] == "send")
+        // Delivery receipts are the agent's, not chat messages (`{"rcvd": ...}`).
+        .filter(|r| r.what["value"]["kind"] != "receipt")
         .filter_map(|r| r.what["value"]["body"].as_str().map(str::to_owned))
         .collect();
     let events: Vec<&str> = bodies
@@ -529,5 +555,31 @@ fn every_message_a_phone_sends_is_in_the_cores_key_order() {
         let keys: Vec<&String> = value.as_object().expect("object").keys().collect();
         assert_eq!(keys, ["v", "msgId", "event", "params"], "{body}");
         assert!(sorted(&value["params"]), "{body}");
+    }
+}
+
+/// steps.md: media between two phones has the pair's latency end to end, whichever path it
+/// takes: relayed through TURN (SimpleX's default) or peer to peer.
+#[test]
+fn media_latency_is_the_pairs_whether_relayed_or_direct() {
+    let rtt = |relay: bool, latency: u64| {
+        let mut builder = WorldBuilder::new(23);
+        for name in ["Alice", "Bob"] {
+            builder.phone(name).config.relay_policy = relay;
+        }
+        let mut w = builder.build();
+        w.set_media_latency(ALICE, BOB, latency);
+        connect(&mut w);
+        assert_eq!(
+            w.connection_info(ALICE).expect("connected").relayed(),
+            relay
+        );
+        w.run_for(5_000).expect("runs");
+        w.rtc_stats(ALICE).rtt_ms.expect("an RTT")
+    };
+    for latency in [20, 100] {
+        let (relayed, direct) = (rtt(true, latency), rtt(false, latency));
+        assert_eq!(direct, 2 * latency, "the direct RTT");
+        assert_eq!(relayed, direct, "{latency} ms each way");
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use callsim_engine::app::AppCallState;
-use callsim_engine::chat::ItemId;
+use callsim_engine::ids::ItemId;
 use callsim_engine::protocol::{CICallStatus, Timestamp};
 use callsim_sim::world::{PhoneId, PhoneSetup, RtcStats, TICK_MS, World, WorldBuilder};
 
@@ -394,10 +394,14 @@ impl ScenarioState {
                 let contact = world.contact_id(peer);
                 let lost_up_to = self.last_item_at_kill.get(&id).copied();
                 let (items, live) = world.with_phone(id, |p| {
+                    // Items of calls the core's restoreCalls dropped keep their status in
+                    // SimpleX (errata A8): nothing is left to end them.
+                    let dropped = p.core().dropped_call_items();
                     let items: Vec<CICallStatus> = p
                         .core()
                         .items(contact)
                         .filter(|i| lost_up_to.is_none_or(|newest| i.id > newest))
+                        .filter(|i| !dropped.contains(&i.id))
                         .filter_map(|i| match i.content {
                             callsim_engine::chat::ItemContent::Call(c) => Some(c.status),
                             callsim_engine::chat::ItemContent::CallsRejected

@@ -3,8 +3,8 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use callsim_engine::phone::PhoneConfig;
-use callsim_engine::phone::UserAction;
+use callsim_engine::io::PhoneConfig;
+use callsim_engine::io::UserAction;
 use callsim_engine::protocol::CallMediaType;
 use callsim_sim::memory::{MemoryWorld, Timing};
 use callsim_sim::world::WorldBuilder;
@@ -164,8 +164,12 @@ pub fn real_webrtc(calls: u64, progress: &mut impl Write) -> Result<RealWebrtcFi
     let step = (calls / 10).max(1);
     for n in 0..calls {
         let mut builder = WorldBuilder::new(n + 1).trace(false);
-        builder.phone("Alice").real_webrtc = true;
-        builder.phone("Bob").real_webrtc = true;
+        // The real stack has no TURN server in the world: these calls go peer to peer.
+        for name in ["Alice", "Bob"] {
+            let phone = builder.phone(name);
+            phone.real_webrtc = true;
+            phone.config.relay_policy = false;
+        }
         let mut w = builder.build();
         let fail = |e: callsim_sim::world::WorldError| format!("call {n}: {e}");
         let (started, sim_started) = (Instant::now(), w.now());

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use callsim_engine::phone::UserAction;
+use callsim_engine::io::UserAction;
 use callsim_engine::protocol::CallMediaType;
 use callsim_sim::loopback::{self, LoopbackCall};
 use callsim_sim::world::{Loss, TraceRecord, WorldBuilder, trace};
@@ -222,9 +222,12 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
     let caller = builder.phone(&args.from);
     caller.relay_latency_ms = args.relay_latency;
     caller.real_webrtc = real;
+    // The real stack has no TURN server in the world: its calls go peer to peer.
+    caller.config.relay_policy = !real;
     let callee = builder.phone(&args.to);
     callee.relay_latency_ms = args.relay_latency;
     callee.real_webrtc = real;
+    callee.config.relay_policy = !real;
     if args.answer == Answer::App {
         callee.config.callkit_enabled = false;
     }

@@ -1,89 +1,83 @@
-//! Audio routing (spec §3.7): speaker for video, external devices first, defaults at the end.
+//! The audio session during calls (`setSpeakerEnabledAndConfigureSession` in
+//! `WebRTCClient.swift`, `CallController`'s `didActivate`, the device picker).
 
-use crate::backend::audio::{AudioCategory, AudioCommand, AudioDevice, AudioMode};
-use crate::phone::{Output, Phone};
+use super::{App, Ctx};
+use crate::io::Output;
+use crate::io::audio::{AudioCategory, AudioCommand, AudioDevice, AudioMode};
 
-impl Phone {
-    /// Configures the session for the active call; without CallKit the app activates it too.
-    pub(crate) fn configure_audio_for_call(&mut self) {
-        if self.app.active_call.is_none() {
-            return;
-        }
-        self.apply_audio_route();
-        if !self.config.use_callkit() {
-            self.emit(Output::Audio(AudioCommand::SetActive { active: true }));
-        }
+impl App {
+    /// `setSpeakerEnabledAndConfigureSession`: play-and-record, the speaker or the earpiece (an
+    /// external device wins over the speaker), then active. The client runs it when ICE starts
+    /// checking, with and without CallKit, and when the speaker button changes.
+    pub(crate) fn configure_session(&mut self, cx: &mut Ctx<'_>, speaker: bool) {
+        self.route(cx, speaker);
+        cx.emit(Output::Audio(AudioCommand::SetActive { active: true }));
     }
 
-    /// `setSpeakerEnabledAndConfigureSession` for the active call's speaker setting.
-    pub(crate) fn apply_audio_route(&mut self) {
-        let Some(call) = self.app.active_call.as_ref() else {
-            return;
-        };
-        let speaker = call.speaker_on;
+    /// CallKit's `didActivate`: audio flows, the session is configured for the call's video
+    /// (the speaker, unless an external device is there), then active.
+    pub(crate) fn callkit_audio_activated(&mut self, cx: &mut Ctx<'_>) {
+        self.audio_enabled = true;
+        let video = self.model.active.as_ref().is_some_and(|c| c.camera);
+        self.route(cx, video);
+        cx.emit(Output::Audio(AudioCommand::SetActive { active: true }));
+    }
+
+    fn route(&mut self, cx: &mut Ctx<'_>, speaker: bool) {
         let mode = if speaker {
             AudioMode::VideoChat
         } else {
             AudioMode::VoiceChat
         };
-        self.emit(Output::Audio(AudioCommand::Configure {
+        cx.emit(Output::Audio(AudioCommand::Configure {
             category: AudioCategory::PlayAndRecord,
             mode,
             default_to_speaker: speaker,
         }));
-        if speaker && self.app.bluetooth_available {
-            // An external device wins over the speaker.
-            self.emit(Output::Audio(AudioCommand::SetPreferredInput {
+        if speaker && self.bluetooth {
+            cx.emit(Output::Audio(AudioCommand::SetPreferredInput {
                 device: AudioDevice::Bluetooth,
             }));
         } else {
-            self.emit(Output::Audio(AudioCommand::OverrideOutput { speaker }));
-        }
-    }
-
-    pub(crate) fn set_speaker(&mut self, on: bool) {
-        if let Some(call) = self.app.active_call.as_mut() {
-            call.speaker_on = on;
-            self.apply_audio_route();
+            cx.emit(Output::Audio(AudioCommand::OverrideOutput { speaker }));
         }
     }
 
     /// The audio device picker.
-    pub(crate) fn pick_audio_device(&mut self, device: AudioDevice) {
-        let Some(call) = self.app.active_call.as_mut() else {
+    pub(crate) fn pick_audio_device(&mut self, cx: &mut Ctx<'_>, device: AudioDevice) {
+        let Some(call) = self.model.active.as_mut() else {
             return;
         };
         match device {
-            AudioDevice::Speaker => self.set_speaker(true),
+            AudioDevice::Speaker => {
+                call.speaker_enabled = true;
+                self.route(cx, true);
+            }
             AudioDevice::Earpiece => {
-                call.speaker_on = false;
-                self.emit(Output::Audio(AudioCommand::SetPreferredInput { device }));
-                self.apply_audio_route();
+                call.speaker_enabled = false;
+                cx.emit(Output::Audio(AudioCommand::SetPreferredInput { device }));
+                self.route(cx, false);
             }
             AudioDevice::Bluetooth => {
-                call.speaker_on = false;
-                self.emit(Output::Audio(AudioCommand::SetPreferredInput { device }));
-                self.emit(Output::Audio(AudioCommand::OverrideOutput {
+                call.speaker_enabled = false;
+                cx.emit(Output::Audio(AudioCommand::SetPreferredInput { device }));
+                cx.emit(Output::Audio(AudioCommand::OverrideOutput {
                     speaker: false,
                 }));
             }
         }
     }
 
-    pub(crate) fn on_bluetooth(&mut self, available: bool) {
-        self.app.bluetooth_available = available;
-    }
-
-    /// `audioSessionToDefaults`, at the end of every call.
-    pub(crate) fn audio_to_defaults(&mut self) {
-        self.emit(Output::Audio(AudioCommand::Configure {
+    /// `audioSessionToDefaults`, when the client ends its call.
+    pub(crate) fn audio_to_defaults(&mut self, cx: &mut Ctx<'_>) {
+        cx.emit(Output::Audio(AudioCommand::Configure {
             category: AudioCategory::Ambient,
             mode: AudioMode::Default,
             default_to_speaker: false,
         }));
-        self.emit(Output::Audio(AudioCommand::OverrideOutput {
+        cx.emit(Output::Audio(AudioCommand::OverrideOutput {
             speaker: false,
         }));
-        self.emit(Output::Audio(AudioCommand::SetActive { active: false }));
+        cx.emit(Output::Audio(AudioCommand::SetActive { active: false }));
     }
 }

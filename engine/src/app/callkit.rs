@@ -1,264 +1,348 @@
-//! The CallKit provider delegate and the VoIP push path (spec §3.2, §3.3).
+//! `CallController`'s CallKit side (`CallController.swift`): the provider delegate, the VoIP
+//! push path, `fulfillOnConnect` and `suspendOnEndCall`.
+
+use std::collections::BTreeMap;
 
 use tracing::debug;
 
-use super::AfterPermission;
-use super::calls::RING_WINDOW_MS;
-use crate::backend::callkit::{ActionId, CallKitCommand, CallKitEvent};
-use crate::backend::webrtc::WebRtcCommand;
-use crate::chat::{ContactId, CoreEvent, CoreOutput};
-use crate::phone::{LifecycleCommand, Output, Phone, Timer, UiEvent};
-use crate::protocol::{CallMediaSource, Timestamp};
+use super::manager::{AfterEnd, RING_WINDOW_MS};
+use super::{App, Ctx, Invitation, Timer};
+use crate::chat::{CoreEvent, CoreOutput};
+use crate::ids::{ActionId, CallUuid, ContactId};
+use crate::io::callkit::{CallKitCommand, CallKitEvent, EndReason};
+use crate::io::webrtc::WebRtcCommand;
+use crate::io::{Output, UiEvent};
+use crate::protocol::{CallMediaSource, CallMediaType, Timestamp};
 
-/// How long a CallKit answer waits for the chat (`waitUntilChatStarted(timeoutMs: 30_000)`).
+/// `waitUntilChatStarted(timeoutMs: 30_000, ...)`.
 pub(crate) const ANSWER_WAIT_MS: u64 = 30_000;
-/// How often it checks (`stepMs: 500`).
-const ANSWER_POLL_MS: u64 = 500;
-/// How long the dummy call for an expired push stays (`reportExpiredCall`).
+/// `waitUntilChatStarted(..., stepMs: 500)`.
+const ANSWER_STEP_MS: u64 = 500;
+/// How long the dummy call of an expired push stays (`reportExpiredCall`).
 const EXPIRED_CALL_MS: u64 = 1_000;
+/// The delay of `suspendOnEndCall`.
+const SUSPEND_DELAY_MS: u64 = 3_000;
 
-impl Phone {
-    pub(crate) fn on_callkit(&mut self, event: CallKitEvent) {
+/// One CXAnswerCallAction's `waitUntilChatStarted`: it checks, sleeps 500 ms, and goes on
+/// while the sleeps add up to less than 30 s, so the last check is at 29.5 s and the wait
+/// gives up at 30 s without checking again. Nothing cancels it (errata A1, A12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerWait {
+    /// The call answered.
+    pub uuid: CallUuid,
+    /// The sleeps so far (`t`).
+    pub slept_ms: u64,
+}
+
+/// Who asked CallKit to report an incoming call, for the report's completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// `activateCall`: on an error, the model copy of the invitation loses its UUID.
+    Invitation(ContactId),
+    /// The VoIP push: on an error, the invitation leaves the model.
+    Push(ContactId),
+    /// `reportExpiredCall`: ended 1 s after it was reported.
+    Expired,
+}
+
+/// What the app knows of CallKit.
+#[derive(Debug, Clone, Default)]
+pub struct CallKitLink {
+    /// `fulfillOnConnect`: the answer action fulfilled when WebRTC connects.
+    pub(crate) fulfill_on_connect: Option<ActionId>,
+    /// Answer actions waiting for the chat, by action.
+    pub(crate) answer_waits: BTreeMap<ActionId, AnswerWait>,
+    /// `shouldSuspendChat`: a push started the chat, or the app went to the background during
+    /// a CallKit call; suspend it 3 s after the call ends.
+    pub(crate) should_suspend_chat: bool,
+    /// How many calls CallKit holds (`callObserver.calls.count`).
+    pub(crate) calls: usize,
+    /// Incoming reports waiting for their completion.
+    pub(crate) reports: BTreeMap<CallUuid, Report>,
+}
+
+impl CallKitLink {
+    /// The answer action waiting to be fulfilled on connect.
+    pub fn fulfill_on_connect(&self) -> Option<ActionId> {
+        self.fulfill_on_connect
+    }
+
+    /// Answer actions waiting for the chat.
+    pub fn answer_waits(&self) -> impl Iterator<Item = (&ActionId, &AnswerWait)> {
+        self.answer_waits.iter()
+    }
+}
+
+impl App {
+    /// `CXProviderDelegate`, the reports' completions and the call observer.
+    pub(crate) fn on_callkit(&mut self, cx: &mut Ctx<'_>, event: CallKitEvent) {
         match event {
             CallKitEvent::IncomingReported { uuid, result } => {
-                if let Err(error) = result {
-                    debug!(%uuid, ?error, "CallKit refused the incoming call");
-                    self.app.callkit_calls.remove(&uuid);
-                    self.callkit_report_failed(&uuid);
+                let report = self.callkit.reports.remove(&uuid);
+                match (report, result) {
+                    (Some(Report::Invitation(contact_id)), Err(error)) => {
+                        debug!(%uuid, ?error, "CallKit report failed: the invitation loses its UUID");
+                        if let Some(invitation) = self.model.invitations.get_mut(&contact_id) {
+                            invitation.call_uuid = None;
+                        }
+                    }
+                    (Some(Report::Push(contact_id)), Err(error)) => {
+                        debug!(%uuid, ?error, "CallKit report of a push failed");
+                        self.model.invitations.remove(&contact_id);
+                    }
+                    (Some(Report::Expired), Ok(())) => {
+                        let at = cx.now.add_ms(EXPIRED_CALL_MS);
+                        self.timers.arm(Timer::ExpiredCallEnd(uuid), at);
+                    }
+                    _ => {}
                 }
             }
             CallKitEvent::TransactionFailed { uuid, error } => {
+                // `requestTransaction` only logs; a failed start leaves the active call in
+                // waitCapabilities with no view.
                 debug!(%uuid, ?error, "CallKit transaction failed");
-                let active = self
-                    .app
-                    .active_call
-                    .as_ref()
-                    .and_then(|c| c.call_uuid.clone());
-                if active.as_deref() == Some(uuid.as_str()) {
-                    self.app.callkit_calls.remove(&uuid);
-                    self.end_active_call();
-                }
             }
             CallKitEvent::PerformStart { action, uuid } => {
-                self.configure_audio_for_call();
-                if self.start_outgoing_call(&uuid) {
-                    self.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
-                    self.emit(Output::CallKit(
+                if self.start_outgoing_call(cx, &uuid) {
+                    cx.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
+                    cx.emit(Output::CallKit(
                         CallKitCommand::ReportOutgoingStartedConnecting { uuid },
                     ));
                 } else {
-                    self.emit(Output::CallKit(CallKitCommand::Fail { action }));
+                    cx.emit(Output::CallKit(CallKitCommand::Fail { action }));
                 }
             }
-            CallKitEvent::PerformAnswer { action, uuid } => self.answer_callkit(action, uuid),
-            CallKitEvent::PerformEnd { action, uuid } => self.end_callkit(action, &uuid),
+            CallKitEvent::PerformAnswer { action, uuid } => {
+                self.callkit
+                    .answer_waits
+                    .insert(action, AnswerWait { uuid, slept_ms: 0 });
+                self.answer_wait_step(cx, action);
+            }
+            CallKitEvent::PerformEnd { action, uuid } => {
+                // A pending answer fails first, whatever call this end is for.
+                if let Some(answer) = self.callkit.fulfill_on_connect.take() {
+                    cx.emit(Output::CallKit(CallKitCommand::Fail { action: answer }));
+                }
+                self.manager_end_by_uuid(cx, &uuid, AfterEnd::EndAction(action));
+            }
             CallKitEvent::PerformSetMuted {
                 action,
                 uuid,
                 muted,
             } => {
+                // `enableMedia` queues the command and is fulfilled before it runs (errata A11).
                 let matches = self
-                    .app
-                    .active_call
+                    .model
+                    .active
                     .as_ref()
-                    .is_some_and(|c| c.call_uuid.as_deref() == Some(uuid.as_str()));
+                    .is_some_and(|c| c.call_uuid.as_ref() == Some(&uuid));
                 if matches {
-                    if let Some(call) = self.app.active_call.as_mut() {
-                        call.mic_muted = muted;
-                    }
-                    self.queue_webrtc(WebRtcCommand::Media {
+                    let command = WebRtcCommand::Media {
                         source: CallMediaSource::Mic,
                         enable: !muted,
-                    });
-                    self.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
+                    };
+                    self.queue.push(command, cx.out);
+                    cx.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
                 } else {
-                    self.emit(Output::CallKit(CallKitCommand::Fail { action }));
+                    cx.emit(Output::CallKit(CallKitCommand::Fail { action }));
                 }
             }
             CallKitEvent::TimedOutPerforming { action } => {
-                self.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
+                // SimpleX fulfils the timed-out action, which CallKit ignores.
+                cx.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
             }
-            CallKitEvent::DidActivateAudioSession => {
-                self.app.audio_enabled = true;
-                self.apply_audio_route();
-            }
+            CallKitEvent::DidActivateAudioSession => self.callkit_audio_activated(cx),
             CallKitEvent::DidDeactivateAudioSession => {
-                self.app.audio_enabled = false;
-                self.suspend_on_end_call();
+                self.audio_enabled = false;
+                cx.emit(Output::Audio(crate::io::audio::AudioCommand::SetActive {
+                    active: false,
+                }));
+                self.suspend_on_end_call(cx);
+            }
+            CallKitEvent::CallsChanged { calls } => self.callkit.calls = calls,
+        }
+    }
+
+    /// One check of an answer's `waitUntilChatStarted`, or its end.
+    pub(crate) fn answer_wait_step(&mut self, cx: &mut Ctx<'_>, action: ActionId) {
+        let running = self.chat_running();
+        let Some(wait) = self.callkit.answer_waits.get_mut(&action) else {
+            return;
+        };
+        if wait.slept_ms >= ANSWER_WAIT_MS {
+            // The invitation stays pending in the core; the caller is not told.
+            let uuid = wait.uuid.clone();
+            self.callkit.answer_waits.remove(&action);
+            debug!(%uuid, "the chat did not start in 30 s: the answer fails");
+            cx.emit(Output::CallKit(CallKitCommand::Fail { action }));
+            return;
+        }
+        if running {
+            let uuid = wait.uuid.clone();
+            self.callkit.answer_waits.remove(&action);
+            self.answer_when_chat_runs(cx, action, &uuid);
+        } else {
+            wait.slept_ms += ANSWER_STEP_MS;
+            let at = cx.now.add_ms(ANSWER_STEP_MS);
+            self.timers.arm(Timer::AnswerWait(action), at);
+        }
+    }
+
+    /// The rest of `perform CXAnswerCallAction` once the chat runs: refresh the model if it
+    /// lacks the invitation, then answer it and keep the action until WebRTC connects.
+    fn answer_when_chat_runs(&mut self, cx: &mut Ctx<'_>, action: ActionId, uuid: &CallUuid) {
+        if self.model.invitation_by_uuid(uuid).is_none() {
+            self.just_refresh_call_invitations(cx);
+        }
+        if self.answer_incoming_call_by_uuid(cx, uuid) {
+            // Fulfilled when WebRTC connects, or there would be no audio on the lock screen.
+            self.callkit.fulfill_on_connect = Some(action);
+        } else {
+            debug!(%uuid, "no invitation for the CallKit answer");
+            cx.emit(Output::CallKit(CallKitCommand::Fail { action }));
+        }
+    }
+
+    /// `reportNewIncomingCall` to CallKit; the completion comes back as
+    /// [`CallKitEvent::IncomingReported`].
+    pub(crate) fn report_incoming(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        uuid: CallUuid,
+        invitation: &Invitation,
+        push: bool,
+    ) {
+        let contact_id = invitation.contact_id();
+        let report = if push {
+            Report::Push(contact_id)
+        } else {
+            Report::Invitation(contact_id)
+        };
+        self.callkit.reports.insert(uuid.clone(), report);
+        let inv = &invitation.invitation;
+        cx.emit(Output::CallKit(CallKitCommand::ReportNewIncomingCall {
+            uuid,
+            caller: inv.contact.local_display_name.clone(),
+            video: inv.call_type.media == CallMediaType::Video,
+        }));
+    }
+
+    /// `reportCallRemoteEnded(invitation:)`: CallKit is told if the model's copy still has its
+    /// UUID; without CallKit (or without the UUID) only the banner of that caller goes.
+    pub(crate) fn report_remote_ended_invitation(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        invitation: &Invitation,
+    ) {
+        match invitation.call_uuid.clone() {
+            Some(uuid) if cx.config.use_callkit() => {
+                cx.emit(Output::CallKit(CallKitCommand::ReportCallEnded {
+                    uuid,
+                    reason: EndReason::RemoteEnded,
+                }));
+            }
+            _ => {
+                if self.incoming.contact() == Some(invitation.contact_id()) {
+                    self.hide_incoming(cx);
+                }
             }
         }
     }
 
-    /// A CallKit report failed: the invitation falls back to the in-app view (race 9).
-    fn callkit_report_failed(&mut self, uuid: &str) {
-        let found = self
-            .app
-            .invitations
-            .values_mut()
-            .find(|i| i.invitation.call_uuid == uuid);
-        let Some(invitation) = found else {
-            return;
-        };
-        invitation.use_callkit = false;
-        let invitation = invitation.clone();
-        self.activate_call(&invitation);
-    }
-
-    /// `perform CXAnswerCallAction`: wait for the chat, then answer; fulfilled on connect.
-    pub(crate) fn answer_callkit(&mut self, action: ActionId, uuid: String) {
-        self.app.pending_answer = Some(super::PendingAnswer {
-            action,
-            uuid,
-            since: self.now,
-        });
-        self.poll_answer_wait();
-    }
-
-    /// One step of `waitUntilChatStarted`: checks at 0, 0.5, ..., 29.5 s; fails at 30 s.
-    pub(crate) fn poll_answer_wait(&mut self) {
-        let Some(pending) = self.app.pending_answer.clone() else {
-            return;
-        };
-        if self.app.chat_running() {
-            self.app.pending_answer = None;
-            self.answer_when_chat_runs(pending.action, pending.uuid);
-        } else if self.now.ms_since(pending.since) + ANSWER_POLL_MS > ANSWER_WAIT_MS {
-            // The invitation stays pending in the core; the peer is not told (race 1).
-            self.app.pending_answer = None;
-            self.app.callkit_calls.remove(&pending.uuid);
-            debug!(uuid = %pending.uuid, "chat did not start in 30 s; answer failed");
-            self.emit(Output::CallKit(CallKitCommand::Fail {
-                action: pending.action,
+    /// `reportCallRemoteEnded(call:)`: CallKit is told, if it is used.
+    pub(crate) fn report_remote_ended_call(&mut self, cx: &mut Ctx<'_>, uuid: Option<CallUuid>) {
+        if let Some(uuid) = uuid.filter(|_| cx.config.use_callkit()) {
+            cx.emit(Output::CallKit(CallKitCommand::ReportCallEnded {
+                uuid,
+                reason: EndReason::RemoteEnded,
             }));
-        } else {
-            self.timers
-                .arm(Timer::AnswerPoll, self.now.add_ms(ANSWER_POLL_MS));
         }
     }
 
-    fn answer_when_chat_runs(&mut self, action: ActionId, uuid: String) {
-        if self.invitation_by_uuid(&uuid).is_none() {
-            self.just_refresh_call_invitations();
+    /// `suspendOnEndCall`: if a push started the chat (or the app went to the background in a
+    /// CallKit call), suspend it 3 s later unless a call is active then.
+    pub(crate) fn suspend_on_end_call(&mut self, cx: &mut Ctx<'_>) {
+        if self.callkit.should_suspend_chat {
+            let at = cx.now.add_ms(SUSPEND_DELAY_MS);
+            self.timers.arm(Timer::SuspendOnEndCall, at);
         }
-        let Some(contact_id) = self.invitation_by_uuid(&uuid) else {
-            debug!(%uuid, "no invitation for the CallKit answer");
-            self.app.callkit_calls.remove(&uuid);
-            self.emit(Output::CallKit(CallKitCommand::Fail { action }));
-            return;
-        };
-        let media = self.app.invitations[&contact_id].invitation.call_type.media;
-        let then = AfterPermission::AnswerCallKit {
-            action,
-            uuid: uuid.clone(),
-        };
-        if !self.permissions_granted(media, then) {
-            return;
-        }
-        let Some(invitation) = self.app.invitations.get(&contact_id).cloned() else {
-            return;
-        };
-        self.app.fulfill_on_connect = Some(action);
-        self.answer_invitation(invitation.invitation);
-        self.configure_audio_for_call();
     }
 
-    fn invitation_by_uuid(&self, uuid: &str) -> Option<ContactId> {
-        self.app
-            .invitations
-            .values()
-            .find(|i| i.invitation.call_uuid == uuid)
-            .map(|i| i.invitation.contact.contact_id)
-    }
-
-    /// `perform CXEndCallAction`: end the active call, or reject the invitation, with this UUID.
-    fn end_callkit(&mut self, action: ActionId, uuid: &str) {
-        if let Some(pending) = self.app.fulfill_on_connect.take() {
-            self.emit(Output::CallKit(CallKitCommand::Fail { action: pending }));
+    pub(crate) fn suspend_on_end_call_fired(&mut self, cx: &mut Ctx<'_>) {
+        if self.model.active.is_none() && self.callkit.should_suspend_chat {
+            self.callkit.should_suspend_chat = false;
+            self.suspend_chat(cx);
         }
-        if self
-            .app
-            .pending_answer
-            .as_ref()
-            .is_some_and(|p| p.uuid == uuid)
-        {
-            self.app.pending_answer = None;
-            self.timers.cancel(&Timer::AnswerPoll);
-        }
-        self.app.callkit_calls.remove(uuid);
-        let active = self
-            .app
-            .active_call
-            .as_ref()
-            .is_some_and(|c| c.call_uuid.as_deref() == Some(uuid));
-        if active {
-            self.end_active_call();
-            self.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
-        } else if let Some(contact_id) = self.invitation_by_uuid(uuid) {
-            self.app.invitations.remove(&contact_id);
-            self.reject_in_core(contact_id);
-            self.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
-        } else {
-            self.emit(Output::CallKit(CallKitCommand::Fail { action }));
-        }
-        self.suspend_on_end_call();
     }
 
     // ---- the VoIP push path ----
 
-    /// A push while the chat is not running: the notification service extension fetches the
-    /// message with its own core; with CallKit the app gets a VoIP push and reports the call.
-    pub(crate) fn on_push(&mut self, contact_id: ContactId, broker_ts: Timestamp, body: &str) {
-        let (now, rng) = (self.now, &mut self.rng);
-        if let Err(error) = self.core.receive(now, rng, contact_id, broker_ts, body) {
-            self.stats.undecodable_messages += 1;
+    /// A push while the chat does not run: the notification service extension fetches the
+    /// message with its own core; with CallKit the app gets a VoIP push, reports the call and
+    /// starts the chat (`pushRegistry(didReceiveIncomingPushWith:)`); without, the extension
+    /// posts a notification.
+    pub(crate) fn on_push(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        contact_id: ContactId,
+        broker_ts: Timestamp,
+        body: &str,
+    ) {
+        let (now, rng) = (cx.now, &mut *cx.rng);
+        if let Err(error) = cx.core.receive(now, rng, contact_id, broker_ts, body) {
+            cx.stats.undecodable_messages += 1;
             debug!(contact_id, %error, "undecodable pushed message");
         }
-        // The extension's core events stay in the extension; observers still see them.
+        // The extension's core: its events stay in the extension (observers still see them);
+        // its receipts go out.
         let mut invitation = None;
-        while let Some(output) = self.core.poll_output() {
+        while let Some(output) = cx.core.poll_output() {
             match output {
                 CoreOutput::Event(CoreEvent::CallInvitation(inv)) => invitation = Some(inv),
-                CoreOutput::Event(event) => self.emit(Output::Chat(event)),
+                CoreOutput::Event(event) => cx.emit(Output::Chat(event)),
+                CoreOutput::SendReceipt { contact_id, msg_id } => {
+                    cx.emit(crate::agent::receipt_output(contact_id, &msg_id));
+                }
                 CoreOutput::Send { .. } => {}
             }
         }
         let Some(inv) = invitation else {
             return;
         };
-        if !self.config.use_callkit() {
-            self.emit(Output::Ui(UiEvent::CallNotification {
+        if !cx.config.use_callkit() {
+            cx.emit(Output::Ui(UiEvent::CallNotification {
                 contact_id,
                 media: inv.call_type.media,
             }));
             return;
         }
-        // pushRegistry(didReceiveIncomingPushWith:): every VoIP push is reported to CallKit.
-        if self.now.ms_since(inv.call_ts) <= RING_WINDOW_MS {
-            if !self.app.callkit_calls.contains(&inv.call_uuid) {
-                self.report_incoming_to_callkit(&inv);
-            }
+        // Every VoIP push is reported to CallKit: the call within 180 s, else a dummy call.
+        let video = inv.call_type.media == CallMediaType::Video;
+        if cx.now.ms_since(inv.call_ts) <= RING_WINDOW_MS {
+            let uuid = inv.call_uuid.clone();
+            self.report_incoming(cx, uuid, &Invitation::new(inv), true);
         } else {
-            self.report_expired_call(&inv.contact.local_display_name);
+            self.report_expired_call(cx, &inv.contact.local_display_name, video);
         }
-        if !self.app.chat_running() {
-            self.app.chat = super::ChatRunState::Starting;
-            self.emit(Output::Lifecycle(LifecycleCommand::StartChat));
-        }
-        self.app.should_suspend_chat = true;
+        self.start_chat_for_call(cx);
+        self.callkit.should_suspend_chat = true;
     }
 
     /// `reportExpiredCall`: a dummy CallKit call under a fresh UUID, ended 1 s later.
-    fn report_expired_call(&mut self, caller: &str) {
-        let uuid = crate::chat::uuid_v4(&mut self.rng);
-        self.app.callkit_calls.insert(uuid.clone());
-        self.emit(Output::CallKit(CallKitCommand::ReportNewIncomingCall {
-            uuid: uuid.clone(),
+    fn report_expired_call(&mut self, cx: &mut Ctx<'_>, caller: &str, video: bool) {
+        let uuid = CallUuid::random(cx.rng);
+        self.callkit.reports.insert(uuid.clone(), Report::Expired);
+        cx.emit(Output::CallKit(CallKitCommand::ReportNewIncomingCall {
+            uuid,
             caller: caller.to_owned(),
-            video: false,
+            video,
         }));
-        self.timers.arm(
-            Timer::EndExpiredCall(uuid),
-            self.now.add_ms(EXPIRED_CALL_MS),
-        );
+    }
+
+    pub(crate) fn end_expired_call(&mut self, cx: &mut Ctx<'_>, uuid: CallUuid) {
+        cx.emit(Output::CallKit(CallKitCommand::ReportCallEnded {
+            uuid,
+            reason: EndReason::RemoteEnded,
+        }));
     }
 }

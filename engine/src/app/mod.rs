@@ -1,69 +1,56 @@
-//! The app layer: SimpleX iOS's `CallController` and `CallManager` logic over the chat core.
+//! The app layer: SimpleX iOS's call logic over the chat core.
 //!
-//! It owns the app's call model (one active call, one pending invitation per contact), drives
-//! CallKit or the in-app incoming view, queues WebRTC commands, maps WebRTC responses to the
-//! core's `api*` commands, routes audio and plays sounds (spec §3). Its handlers are methods of
-//! [`crate::phone::Phone`]; they reach the chat core only through its `api_*` commands and
-//! its events, the seam where SimpleX's own bugs live.
+//! Each concern is named after the SimpleX piece it reproduces (SimpleX master 6bb1da9e,
+//! `apps/ios/Shared/Views/Call/`):
+//!
+//! - the call model ([`CallModel`]): `ChatModel`'s `activeCall` and `callInvitations`;
+//! - `manager`: `CallManager`, which starts, answers and ends calls;
+//! - the CallKit link ([`CallKitLink`]): `CallController`'s provider delegate, the VoIP push
+//!   path and `fulfillOnConnect`;
+//! - the command queue ([`CommandQueue`]): `WebRTCCommandProcessor`;
+//! - the call view ([`CallView`]): `ActiveCallView`, which maps WebRTC responses to the core's
+//!   `api*` commands, asks for permissions and plays the call sounds;
+//! - the incoming view ([`IncomingCallView`]): the in-app banner without CallKit, with its
+//!   ringtone;
+//! - the chat lifecycle ([`ChatLifecycle`]): `SimpleXApp`'s scene phases and `AppChatState`;
+//! - `core_events`: `processReceivedMsg`'s call events.
+//!
+//! The layer reaches the chat core only through its `api_*` commands and its events, the seam
+//! where SimpleX's own bugs live. It reads no clock: everything it does is written into the
+//! `Ctx` it is handed, with the time.
 
 mod audio;
+mod call_view;
 mod callkit;
-mod calls;
-mod rtc;
+mod core_events;
+mod incoming;
+mod lifecycle;
+mod manager;
+mod queue;
+mod timers;
 
-pub use calls::permission_alert;
+/// The app's call states live with the vocabulary the UI sees them in.
+pub use crate::io::AppCallState;
+pub use call_view::{CallView, permission_alert};
+pub use callkit::{AnswerWait, CallKitLink};
+pub use incoming::IncomingCallView;
+pub use lifecycle::{ChatLifecycle, ChatState, Scene};
+pub use queue::CommandQueue;
+pub(crate) use timers::Timer;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
+use std::collections::{BTreeMap, VecDeque};
 
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use tracing::debug;
 
-use crate::backend::callkit::ActionId;
-use crate::backend::webrtc::{ConnectionInfo, WebRtcCommand};
-use crate::chat::ContactId;
+use crate::chat::ChatCore;
 use crate::crypto::MediaKey;
-use crate::phone::{Permission, PermissionStatus, PhoneConfig};
+use crate::ids::{CallUuid, ClientId, ContactId};
+use crate::io::webrtc::ConnectionInfo;
+use crate::io::{Input, Output, Permission, PermissionStatus, PhoneConfig, PhoneStats, UiEvent};
 use crate::protocol::{CallCapabilities, CallMediaType, RcvCallInvitation, Timestamp};
-
-/// The app's call states (`CallState` in `WebRTC.swift`), in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum AppCallState {
-    /// Outgoing, waiting for WebRTC capabilities ("starting…").
-    WaitCapabilities,
-    /// Outgoing, invitation sent ("waiting for answer…").
-    InvitationSent,
-    /// Incoming, accepted ("starting…").
-    InvitationAccepted,
-    /// Incoming, offer sent ("waiting for confirmation…").
-    OfferSent,
-    /// Outgoing, offer received ("received answer…").
-    OfferReceived,
-    /// Incoming, answer received ("received confirmation…").
-    AnswerReceived,
-    /// Both, WebRTC connecting ("connecting…").
-    Negotiated,
-    /// Both, media flowing.
-    Connected,
-    /// The call is over.
-    Ended,
-}
-
-impl fmt::Display for AppCallState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AppCallState::WaitCapabilities => "waitCapabilities",
-            AppCallState::InvitationSent => "invitationSent",
-            AppCallState::InvitationAccepted => "invitationAccepted",
-            AppCallState::OfferSent => "offerSent",
-            AppCallState::OfferReceived => "offerReceived",
-            AppCallState::AnswerReceived => "answerReceived",
-            AppCallState::Negotiated => "negotiated",
-            AppCallState::Connected => "connected",
-            AppCallState::Ended => "ended",
-        })
-    }
-}
+use timers::Timers;
 
 /// Who started the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,22 +69,23 @@ pub struct AppCall {
     pub direction: CallDirection,
     /// The other party.
     pub contact_id: ContactId,
-    /// The CallKit UUID, when CallKit knows the call.
-    pub call_uuid: Option<String>,
+    /// The call's UUID (an outgoing call's own, an incoming call's from its invitation);
+    /// `None` when the invitation's copy had lost it (a failed CallKit report).
+    pub call_uuid: Option<CallUuid>,
     /// Where the call is.
     pub state: AppCallState,
-    /// This side's media.
-    pub local_media: CallMediaType,
+    /// The media the call started with (`initialCallType`).
+    pub media: CallMediaType,
     /// This side's WebRTC capabilities, once known.
     pub local_capabilities: Option<CallCapabilities>,
     /// The media key, once known.
     pub shared_key: Option<MediaKey>,
-    /// Microphone muted.
-    pub mic_muted: bool,
-    /// Speaker on (video calls start on speaker).
-    pub speaker_on: bool,
-    /// Camera on.
-    pub camera_on: bool,
+    /// The microphone is on (`localMediaSources.mic`).
+    pub mic: bool,
+    /// The camera is on (`localMediaSources.camera`).
+    pub camera: bool,
+    /// The speaker button (`speakerEnabled`): on for video calls at the start.
+    pub speaker_enabled: bool,
     /// When WebRTC connected.
     pub connected_at: Option<Timestamp>,
     /// The candidate pair in use.
@@ -105,154 +93,319 @@ pub struct AppCall {
 }
 
 impl AppCall {
-    /// `encrypted`: both a key and the capability.
+    /// `encrypted`: the capability and a key.
     pub fn encrypted(&self) -> bool {
         self.shared_key.is_some() && self.local_capabilities.is_some_and(|c| c.encryption)
     }
 }
 
-/// A received invitation in the app's model (`m.callInvitations`).
+/// A received invitation in the app's model (`m.callInvitations`): the core's, with the
+/// app's own copy of its UUID, which a failed CallKit report clears until the next refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
     /// What the core reported.
     pub invitation: RcvCallInvitation,
-    /// Whether CallKit handles it; cleared when CallKit refused to report it.
-    pub use_callkit: bool,
+    /// The model copy's `callUUID`.
+    pub call_uuid: Option<CallUuid>,
 }
 
-/// Whether the chat core is running in this process (`AppChatState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ChatRunState {
-    /// Not running: the relay holds messages and pushes for invitations.
-    Stopped,
-    /// Asked to start, not running yet.
-    Starting,
-    /// Running: messages arrive and are processed.
-    Running,
+impl Invitation {
+    /// The model's copy of a core invitation.
+    pub fn new(invitation: RcvCallInvitation) -> Self {
+        let call_uuid = Some(invitation.call_uuid.clone());
+        Invitation {
+            invitation,
+            call_uuid,
+        }
+    }
+
+    /// The caller.
+    pub fn contact_id(&self) -> ContactId {
+        self.invitation.contact.contact_id
+    }
 }
 
-/// A CallKit answer waiting for the chat to run (`waitUntilChatStarted`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PendingAnswer {
-    pub(crate) action: ActionId,
-    pub(crate) uuid: String,
-    pub(crate) since: Timestamp,
+/// `ChatModel`'s calls: the active call and the pending invitations, one per contact.
+#[derive(Debug, Clone, Default)]
+pub struct CallModel {
+    active: Option<AppCall>,
+    invitations: BTreeMap<ContactId, Invitation>,
 }
 
-/// What to do once a permission prompt is answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum AfterPermission {
-    StartCall {
-        contact_id: ContactId,
-        media: CallMediaType,
-    },
-    AcceptInApp {
-        contact_id: ContactId,
-    },
-    AnswerCallKit {
-        action: ActionId,
-        uuid: String,
-    },
+impl CallModel {
+    /// The active call.
+    pub fn active(&self) -> Option<&AppCall> {
+        self.active.as_ref()
+    }
+
+    /// The pending invitations, by caller.
+    pub fn invitations(&self) -> impl Iterator<Item = &Invitation> {
+        self.invitations.values()
+    }
+
+    fn invitation_by_uuid(&self, uuid: &CallUuid) -> Option<&Invitation> {
+        self.invitations
+            .values()
+            .find(|i| i.call_uuid.as_ref() == Some(uuid))
+    }
+}
+
+/// The device's camera and microphone permissions.
+#[derive(Debug, Clone)]
+pub struct Permissions {
+    statuses: BTreeMap<Permission, PermissionStatus>,
+}
+
+impl Permissions {
+    fn new(config: &PhoneConfig) -> Self {
+        Permissions {
+            statuses: BTreeMap::from([
+                (Permission::Microphone, config.microphone),
+                (Permission::Camera, config.camera),
+            ]),
+        }
+    }
+
+    /// A permission's status.
+    pub fn status(&self, permission: Permission) -> PermissionStatus {
+        self.statuses
+            .get(&permission)
+            .copied()
+            .unwrap_or(PermissionStatus::NotDetermined)
+    }
+
+    fn set(&mut self, permission: Permission, granted: bool) {
+        let status = if granted {
+            PermissionStatus::Granted
+        } else {
+            PermissionStatus::Denied
+        };
+        self.statuses.insert(permission, status);
+    }
+}
+
+/// What the app layer acts on and writes into: the time, the phone's RNG, the chat core, the
+/// settings, the counters and the output queue.
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: Timestamp,
+    pub(crate) rng: &'a mut ChaCha8Rng,
+    pub(crate) core: &'a mut ChatCore,
+    pub(crate) config: &'a PhoneConfig,
+    pub(crate) stats: &'a mut PhoneStats,
+    pub(crate) out: &'a mut VecDeque<Output>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn emit(&mut self, output: Output) {
+        self.out.push_back(output);
+    }
+
+    /// An API command the core refused: SimpleX's app logs it and goes on (errata A10).
+    pub(crate) fn refused(&mut self, what: &str, error: &crate::Error) {
+        self.stats.refused_commands += 1;
+        debug!(%error, "{what} refused by the core");
+    }
 }
 
 /// The app layer's state.
 #[derive(Debug, Clone)]
 pub struct App {
-    pub(crate) active_call: Option<AppCall>,
-    pub(crate) invitations: BTreeMap<ContactId, Invitation>,
-    /// The caller whose in-app incoming view is showing, with its ringtone.
-    pub(crate) incoming_view: Option<ContactId>,
-    pub(crate) fulfill_on_connect: Option<ActionId>,
-    pub(crate) pending_answer: Option<PendingAnswer>,
-    /// The call to start when [`crate::phone::Timer::DelayedAnswer`] fires.
-    pub(crate) delayed_call: Option<AppCall>,
-    pub(crate) pending_permission: Option<(Permission, AfterPermission)>,
-    pub(crate) webrtc_queue: VecDeque<WebRtcCommand>,
-    pub(crate) webrtc_has_connection: bool,
-    /// UUIDs CallKit shows now, whether reported incoming or started outgoing.
-    pub(crate) callkit_calls: BTreeSet<String>,
-    pub(crate) chat: ChatRunState,
-    pub(crate) foreground: bool,
-    pub(crate) should_suspend_chat: bool,
-    /// `isAudioEnabled`: with CallKit, audio flows only after CallKit activated the session.
+    pub(crate) model: CallModel,
+    pub(crate) queue: CommandQueue,
+    pub(crate) callkit: CallKitLink,
+    pub(crate) incoming: IncomingCallView,
+    pub(crate) lifecycle: ChatLifecycle,
+    /// The call view, while it shows (`showCallView`).
+    pub(crate) view: Option<CallView>,
+    /// `RTCAudioSession.isAudioEnabled`: with CallKit, audio flows only once CallKit
+    /// activated the session.
     pub(crate) audio_enabled: bool,
-    pub(crate) bluetooth_available: bool,
-    pub(crate) permissions: BTreeMap<Permission, PermissionStatus>,
-    pub(crate) calling_sound: bool,
+    pub(crate) bluetooth: bool,
+    pub(crate) permissions: Permissions,
+    /// A call accepted while another was active, started 1 s later.
+    pub(crate) delayed_answer: Option<AppCall>,
+    /// Calls `CallManager.endCall(call:)` is ending, with what runs once each has ended.
+    pub(crate) end_tasks: Vec<(ContactId, manager::AfterEnd)>,
+    /// How many WebRTC clients the call views made (the last one's id).
+    pub(crate) clients: ClientId,
+    pub(crate) timers: Timers,
 }
 
 impl App {
     pub(crate) fn new(config: &PhoneConfig) -> Self {
         App {
-            active_call: None,
-            invitations: BTreeMap::new(),
-            incoming_view: None,
-            fulfill_on_connect: None,
-            pending_answer: None,
-            delayed_call: None,
-            pending_permission: None,
-            webrtc_queue: VecDeque::new(),
-            webrtc_has_connection: false,
-            callkit_calls: BTreeSet::new(),
-            chat: ChatRunState::Stopped,
-            foreground: true,
-            should_suspend_chat: false,
+            model: CallModel::default(),
+            queue: CommandQueue::default(),
+            callkit: CallKitLink::default(),
+            incoming: IncomingCallView::default(),
+            lifecycle: ChatLifecycle::default(),
+            view: None,
             audio_enabled: !config.use_callkit(),
-            bluetooth_available: false,
-            permissions: BTreeMap::from([
-                (Permission::Microphone, config.microphone),
-                (Permission::Camera, config.camera),
-            ]),
-            calling_sound: false,
+            bluetooth: false,
+            permissions: Permissions::new(config),
+            delayed_answer: None,
+            end_tasks: Vec::new(),
+            clients: 0,
+            timers: Timers::default(),
         }
     }
 
+    /// The app of a process that starts again: nothing in memory survives but what belongs
+    /// to the device (permissions, a connected headset).
+    pub(crate) fn relaunched(&self, config: &PhoneConfig) -> Self {
+        let mut app = App::new(config);
+        app.permissions = self.permissions.clone();
+        app.bluetooth = self.bluetooth;
+        // The engine's clients of the old process are gone; new ones get new ids.
+        app.clients = self.clients;
+        app
+    }
+
+    // ---- getters ----
+
     /// The active call.
     pub fn active_call(&self) -> Option<&AppCall> {
-        self.active_call.as_ref()
+        self.model.active()
     }
 
     /// The pending invitations in the app's model, by caller.
     pub fn invitations(&self) -> impl Iterator<Item = &Invitation> {
-        self.invitations.values()
+        self.model.invitations()
     }
 
-    /// The caller whose in-app incoming view (with ringtone) is showing.
+    /// The caller whose in-app incoming view shows, if any.
     pub fn incoming_view(&self) -> Option<ContactId> {
-        self.incoming_view
+        self.incoming.contact()
     }
 
-    /// Whether the chat core is running.
+    /// Whether the in-app incoming view's ringtone plays (it does while no call view shows).
+    pub fn incoming_ringing(&self) -> bool {
+        self.incoming.ringing()
+    }
+
+    /// Whether the call view shows (`showCallView`).
+    pub fn call_view_shows(&self) -> bool {
+        self.view.is_some()
+    }
+
+    /// Whether the chat is active: messages flow and the app acts on the core's events.
     pub fn chat_running(&self) -> bool {
-        self.chat == ChatRunState::Running
+        self.lifecycle.chat() == ChatState::Active
     }
 
-    /// The chat's run state.
-    pub fn chat_state(&self) -> ChatRunState {
-        self.chat
+    /// The chat's state.
+    pub fn chat_state(&self) -> ChatState {
+        self.lifecycle.chat()
     }
 
     /// Whether the app is in the foreground.
     pub fn foreground(&self) -> bool {
-        self.foreground
+        self.lifecycle.scene() == Scene::Foreground
     }
 
-    /// The UUIDs of the calls CallKit shows for this app.
-    pub fn callkit_calls(&self) -> impl Iterator<Item = &String> {
-        self.callkit_calls.iter()
+    /// The CallKit side: pending answers, `fulfillOnConnect`.
+    pub fn callkit(&self) -> &CallKitLink {
+        &self.callkit
     }
 
-    /// Whether a CallKit answer is waiting for the chat to start.
+    /// Whether a CallKit answer waits for the chat to start.
     pub fn answer_pending(&self) -> bool {
-        self.pending_answer.is_some()
+        !self.callkit.answer_waits.is_empty()
     }
 
     /// A permission's status.
     pub fn permission(&self, permission: Permission) -> PermissionStatus {
-        self.permissions
-            .get(&permission)
-            .copied()
-            .unwrap_or(PermissionStatus::NotDetermined)
+        self.permissions.status(permission)
+    }
+
+    /// The next timer deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+        self.timers.next_deadline()
+    }
+
+    // ---- inputs ----
+
+    /// Handles one input (messages and pushes are the phone's: its agent comes first).
+    pub(crate) fn handle(&mut self, cx: &mut Ctx<'_>, input: Input) {
+        match input {
+            Input::User(action) => self.on_user_action(cx, action),
+            Input::CallKit(event) => self.on_callkit(cx, event),
+            Input::Lifecycle(event) => self.on_lifecycle(cx, event),
+            Input::WebRtc { client, response } => self.on_webrtc(cx, client, response),
+            Input::PermissionAnswered {
+                permission,
+                granted,
+            } => self.on_permission(cx, permission, granted),
+            Input::BluetoothAvailable { available } => self.bluetooth = available,
+            Input::Timeout => {
+                while let Some(timer) = self.timers.pop_due(cx.now) {
+                    debug!(?timer, "timer fired");
+                    self.on_timer(cx, timer);
+                }
+            }
+            Input::Message { .. } | Input::Push { .. } => {}
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Ctx<'_>, timer: Timer) {
+        match timer {
+            Timer::AnswerWait(action) => self.answer_wait_step(cx, action),
+            Timer::SuspendOnEndCall => self.suspend_on_end_call_fired(cx),
+            Timer::DelayedAnswer => {
+                if let Some(call) = self.delayed_answer.take() {
+                    self.start_answered_call(cx, call);
+                }
+            }
+            Timer::ExpiredCallEnd(uuid) => self.end_expired_call(cx, uuid),
+            Timer::EndTasks => self.run_end_tasks(cx),
+        }
+    }
+
+    pub(crate) fn alert(&mut self, cx: &mut Ctx<'_>, title: &str, message: &str) {
+        cx.emit(Output::Ui(UiEvent::Alert {
+            title: title.to_owned(),
+            message: message.to_owned(),
+        }));
+    }
+
+    /// Sets the active call (or none), telling the UI.
+    pub(crate) fn set_active_call(&mut self, cx: &mut Ctx<'_>, call: Option<AppCall>) {
+        let before = self.model.active.as_ref().map(|c| c.contact_id);
+        self.model.active = call;
+        match (&self.model.active, before) {
+            (Some(call), _) => cx.emit(Output::Ui(UiEvent::CallState {
+                contact_id: call.contact_id,
+                state: Some(call.state),
+            })),
+            (None, Some(contact_id)) => cx.emit(Output::Ui(UiEvent::CallState {
+                contact_id,
+                state: None,
+            })),
+            (None, None) => {}
+        }
+    }
+
+    /// Changes the active call's state, telling the UI.
+    pub(crate) fn set_call_state(&mut self, cx: &mut Ctx<'_>, state: AppCallState) {
+        if let Some(call) = self.model.active.as_mut() {
+            if call.state != state {
+                call.state = state;
+                debug!(contact_id = call.contact_id, %state, "call state");
+                cx.emit(Output::Ui(UiEvent::CallState {
+                    contact_id: call.contact_id,
+                    state: Some(state),
+                }));
+            }
+        }
+    }
+
+    /// `hasActiveCalls()`: CallKit holds a call.
+    pub(crate) fn callkit_has_calls(&self) -> bool {
+        self.callkit.calls > 0
+    }
+
+    fn on_permission(&mut self, cx: &mut Ctx<'_>, permission: Permission, granted: bool) {
+        self.permissions.set(permission, granted);
+        self.permission_answered(cx, permission, granted);
     }
 }

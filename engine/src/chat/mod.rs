@@ -13,17 +13,19 @@
 
 mod status;
 
+pub use crate::call_state::CallStateTag;
 pub use status::call_status_item_content;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 use rand_core::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::debug;
 
 use crate::Error;
 use crate::crypto::{KeyPair, MediaKey, MediaKeyVersion, PublicKey};
+use crate::ids::{CallUuid, ContactId, ItemId};
 use crate::protocol::{
     CICallStatus, CallAnswer, CallEvent, CallExtraInfo, CallId, CallInvitation, CallItem,
     CallOffer, CallType, ChatMessage, ContactRef, MsgDirection, RcvCallInvitation, SharedMsgId,
@@ -34,12 +36,6 @@ use crate::protocol::{
 /// The chat protocol versions the core announces in every message's `v`
 /// (`supportedChatVRange`, `Protocol.hs`, SimpleX master 6bb1da9e: 1 to 19).
 pub const CHAT_VERSION_RANGE: VersionRange = VersionRange { min: 1, max: 19 };
-
-/// A contact's id in the chat database.
-pub type ContactId = i64;
-
-/// A chat item's id.
-pub type ItemId = u64;
 
 /// The state of a call in the core (`CallState`), one struct per state.
 #[derive(Debug, Clone)]
@@ -143,49 +139,6 @@ impl CallState {
     }
 }
 
-/// `CallStateTag`; its JSON and text drop the `CSTCall` prefix (`invitationSent`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum CallStateTag {
-    /// `CSTCallInvitationSent`.
-    InvitationSent,
-    /// `CSTCallInvitationReceived`.
-    InvitationReceived,
-    /// `CSTCallOfferSent`.
-    OfferSent,
-    /// `CSTCallOfferReceived`.
-    OfferReceived,
-    /// `CSTCallNegotiated`.
-    Negotiated,
-}
-
-impl CallStateTag {
-    /// Haskell's `show` of the tag (`CSTCallInvitationSent`, ...), as the core writes it into
-    /// the message errors of received call messages (`msgCallStateError`, `Subscriber.hs`).
-    pub fn haskell_name(self) -> &'static str {
-        match self {
-            CallStateTag::InvitationSent => "CSTCallInvitationSent",
-            CallStateTag::InvitationReceived => "CSTCallInvitationReceived",
-            CallStateTag::OfferSent => "CSTCallOfferSent",
-            CallStateTag::OfferReceived => "CSTCallOfferReceived",
-            CallStateTag::Negotiated => "CSTCallNegotiated",
-        }
-    }
-}
-
-/// The JSON form, as command errors (`CECallState`) carry it: the `CSTCall` prefix dropped.
-impl fmt::Display for CallStateTag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CallStateTag::InvitationSent => "invitationSent",
-            CallStateTag::InvitationReceived => "invitationReceived",
-            CallStateTag::OfferSent => "offerSent",
-            CallStateTag::OfferReceived => "offerReceived",
-            CallStateTag::Negotiated => "negotiated",
-        })
-    }
-}
-
 /// One live call (`Call` in `Call.hs`).
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -194,7 +147,7 @@ pub struct Call {
     /// The call's id, shared by both sides.
     pub call_id: CallId,
     /// A UUID v4 made by this side's core; NSE, app and CallKit use it.
-    pub call_uuid: String,
+    pub call_uuid: CallUuid,
     /// The call's chat item.
     pub chat_item_id: ItemId,
     /// Where the call is.
@@ -242,6 +195,11 @@ pub struct ChatItem {
     pub updated_at: Timestamp,
     /// Whether the user has seen it.
     pub read: bool,
+    /// A sent item's message id, for its delivery receipt.
+    #[serde(skip)]
+    pub shared_msg_id: Option<SharedMsgId>,
+    /// A sent item's delivery: true once the peer's receipt came (`SndRcvd`).
+    pub delivered: bool,
 }
 
 /// What the core tells the app (`ChatEvent`s, without the `CEvt` prefix).
@@ -290,6 +248,8 @@ pub enum CoreEvent {
     NewChatItem(ChatItem),
     /// `chatItemUpdated`: an item changed.
     ChatItemUpdated(ChatItem),
+    /// `chatItemsStatusesUpdated`: a sent item's delivery receipt came (`SndRcvd`).
+    ChatItemDelivered(ChatItem),
     /// A received message was dropped (`messageError`), e.g. `x.call.offer: no current call`.
     MessageError {
         /// The sender.
@@ -313,6 +273,14 @@ pub enum CoreOutput {
     },
     /// Tell the app.
     Event(CoreEvent),
+    /// Have the agent send a delivery receipt for a received message (`x.call.inv` asks for
+    /// one: `hasDeliveryReceipt`, `Protocol.hs`).
+    SendReceipt {
+        /// The sender of the message.
+        contact_id: ContactId,
+        /// The message's id.
+        msg_id: SharedMsgId,
+    },
 }
 
 /// A contact as the call layer sees it.
@@ -333,6 +301,8 @@ pub struct ChatConfig {
     pub chat_version: VersionRange,
     /// The call versions this core supports; `None` sends no `callVRange` (media key v1).
     pub call_versions: Option<VersionRange>,
+    /// Whether delivery receipts go to contacts (`sendRcptsContacts`).
+    pub send_receipts: bool,
 }
 
 /// What outlives the process: the `calls` table and the chat items.
@@ -348,10 +318,14 @@ struct Database {
 #[derive(Debug, Clone)]
 pub struct ChatCore {
     config: ChatConfig,
+    /// The id of the message just sent, for the item that records it.
+    last_sent_msg_id: Option<SharedMsgId>,
     contacts: BTreeMap<ContactId, Contact>,
     current_calls: BTreeMap<ContactId, Call>,
     db: Database,
     outputs: VecDeque<CoreOutput>,
+    /// Items of calls `restoreCalls` dropped: SimpleX leaves them in whatever status they had.
+    dropped_call_items: BTreeSet<ItemId>,
 }
 
 impl ChatCore {
@@ -359,8 +333,10 @@ impl ChatCore {
     pub fn new(config: ChatConfig) -> Self {
         ChatCore {
             config,
+            last_sent_msg_id: None,
             contacts: BTreeMap::new(),
             current_calls: BTreeMap::new(),
+            dropped_call_items: BTreeSet::new(),
             db: Database::default(),
             outputs: VecDeque::new(),
         }
@@ -416,11 +392,29 @@ impl ChatCore {
         self.contacts.insert(contact_id, contact);
     }
 
-    /// Models an app restart (`restoreCalls`): live calls are reloaded from the `calls` table,
-    /// so only received invitations survive; undelivered outputs are lost with the process.
+    /// `restoreCalls` (`Commands.hs`), run when the chat starts and on every activation from
+    /// the background (`APIActivateChat restoreChat`): the live calls are replaced by the rows of
+    /// the `calls` table, so only received invitations survive.
+    pub fn restore_calls(&mut self) {
+        for (contact_id, call) in &self.current_calls {
+            if !self.db.calls.contains_key(contact_id) {
+                self.dropped_call_items.insert(call.chat_item_id);
+            }
+        }
+        self.current_calls = self.db.calls.clone();
+    }
+
+    /// The items of calls that `restoreCalls` dropped from memory: nothing ends them, so they
+    /// keep the status they had (an observation for invariants; SimpleX keeps no such list).
+    pub fn dropped_call_items(&self) -> &BTreeSet<ItemId> {
+        &self.dropped_call_items
+    }
+
+    /// The app's process ended and starts again: what was not yet handed over is lost, and the
+    /// calls are restored from the database.
     pub fn restart(&mut self) {
         self.outputs.clear();
-        self.current_calls = self.db.calls.clone();
+        self.restore_calls();
     }
 
     /// The next thing the core did, oldest first.
@@ -447,7 +441,7 @@ impl ChatCore {
             return Err(Error::CallsNotAllowed);
         }
         let call_id = CallId::random(rng);
-        let call_uuid = uuid_v4(rng);
+        let call_uuid = CallUuid::random(rng);
         let dh_key = call_type.encrypted().then(|| KeyPair::generate(rng));
         let invitation = CallInvitation {
             call_type,
@@ -470,6 +464,10 @@ impl ChatCore {
             call_item(MsgDirection::Snd, CICallStatus::Pending),
             now,
         );
+        let sent_id = self.last_sent_msg_id.take();
+        if let Some(saved) = self.db.items.get_mut(&item) {
+            saved.shared_msg_id = sent_id;
+        }
         let call = Call {
             contact_id,
             call_id,
@@ -666,6 +664,19 @@ impl ChatCore {
         }
     }
 
+    /// A delivery receipt from a contact for a message this core sent: its item becomes
+    /// delivered (`SndRcvd`) and the app hears of it (`chatItemsStatusesUpdated`).
+    pub fn receive_receipt(&mut self, contact_id: ContactId, msg_id: &SharedMsgId) {
+        let found = self.db.items.values_mut().rev().find(|i| {
+            i.contact_id == contact_id && i.shared_msg_id.as_ref() == Some(msg_id) && !i.delivered
+        });
+        if let Some(item) = found {
+            item.delivered = true;
+            let item = item.clone();
+            self.event(CoreEvent::ChatItemDelivered(item));
+        }
+    }
+
     /// Processes a call message from a contact; `broker_ts` is the relay's timestamp.
     ///
     /// Messages that do not fit the call's state are dropped with a [`CoreEvent::MessageError`],
@@ -685,6 +696,11 @@ impl ChatCore {
                 "message from unknown contact dropped"
             );
             return;
+        }
+        let receipt = message.event.has_delivery_receipt() && self.config.send_receipts;
+        if let (true, Some(msg_id)) = (receipt, message.msg_id.clone()) {
+            self.outputs
+                .push_back(CoreOutput::SendReceipt { contact_id, msg_id });
         }
         match message.event {
             CallEvent::Invitation {
@@ -744,7 +760,7 @@ impl ChatCore {
         let call = Call {
             contact_id,
             call_id,
-            call_uuid: uuid_v4(rng),
+            call_uuid: CallUuid::random(rng),
             chat_item_id: item,
             state: CallState::InvitationReceived(InvitationReceived {
                 peer_call_type: invitation.call_type,
@@ -944,9 +960,11 @@ impl ChatCore {
 
     fn send(&mut self, rng: &mut impl RngCore, contact_id: ContactId, event: CallEvent) {
         let notify = event.has_notification();
+        let msg_id = SharedMsgId::random(rng);
+        self.last_sent_msg_id = Some(msg_id.clone());
         let message = ChatMessage {
             version: Some(self.config.chat_version),
-            msg_id: Some(SharedMsgId::random(rng)),
+            msg_id: Some(msg_id),
             event,
         };
         self.outputs.push_back(CoreOutput::Send {
@@ -1016,6 +1034,8 @@ impl ChatCore {
             created_at: at,
             updated_at: at,
             read,
+            shared_msg_id: None,
+            delivered: false,
         };
         let id = item.id;
         self.db.items.insert(id, item);
@@ -1068,22 +1088,4 @@ impl ChatCore {
 
 fn call_item(direction: MsgDirection, status: CICallStatus) -> ItemContent {
     ItemContent::Call(CallItem::new(direction, status, 0))
-}
-
-/// A random (version 4) UUID in lowercase, as SimpleX's core writes `callUUID`.
-pub(crate) fn uuid_v4(rng: &mut impl RngCore) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut b = [0u8; 16];
-    rng.fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let mut text = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            text.push('-');
-        }
-        text.push(char::from(HEX[usize::from(byte >> 4)]));
-        text.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    text
 }

@@ -20,7 +20,8 @@ use rand_core::RngCore;
 use sha2::Sha512;
 use x25519_dalek::StaticSecret;
 
-use crate::protocol::{CallId, base64_serde};
+use crate::base64url::base64_serde;
+use crate::ids::CallId;
 use crate::{Error, base64url};
 
 /// The DER header of an X25519 SubjectPublicKeyInfo (RFC 8410, OID 1.3.101.110).

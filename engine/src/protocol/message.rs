@@ -7,10 +7,11 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::types::{CallId, CallType, SharedMsgId, VersionRange, WebRTCExtraInfo, WebRTCSession};
+use super::types::{CallType, SharedMsgId, VersionRange, WebRTCExtraInfo, WebRTCSession};
 use super::wire;
 use crate::Error;
 use crate::crypto::PublicKey;
+use crate::ids::CallId;
 
 /// The largest encoded chat message SimpleX sends (`maxEncodedMsgLength` in `Protocol.hs`).
 ///
@@ -140,6 +141,12 @@ impl CallEvent {
     /// `hasNotification`: whether SMP sends this with the notification flag (a push to a
     /// sleeping phone). Only the invitation does.
     pub fn has_notification(&self) -> bool {
+        matches!(self, CallEvent::Invitation { .. })
+    }
+
+    /// `hasDeliveryReceipt`: whether the receiver's agent confirms delivery. Among the call
+    /// events only the invitation asks (`Protocol.hs`).
+    pub fn has_delivery_receipt(&self) -> bool {
         matches!(self, CallEvent::Invitation { .. })
     }
 }

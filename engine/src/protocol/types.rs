@@ -2,12 +2,11 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::string_serde;
+use crate::base64url::string_serde;
 use crate::crypto::MediaKey;
 use crate::{Error, base64url};
 
@@ -172,70 +171,6 @@ pub enum VideoCamera {
     Environment,
 }
 
-/// A call id: on the wire as padded base64url (`"q83vEjRWeJCrze8SNFZ4kA=="`).
-///
-/// SimpleX's core makes 16 random bytes, but it parses any non-empty base64url string as a
-/// call id, of any length, padded or not (`CallId`'s `strP` is simplexmq's `base64urlP`, with
-/// no length check), so callsim accepts the same. The bytes are shared, so a clone is cheap.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(Arc<[u8]>);
-
-impl CallId {
-    /// How many random bytes SimpleX's core makes for a new call id.
-    pub const LEN: usize = 16;
-
-    /// A fresh 16-byte call id from the given RNG (the phone's seeded RNG in a simulation).
-    pub fn random(rng: &mut impl RngCore) -> Self {
-        let mut bytes = [0; Self::LEN];
-        rng.fill_bytes(&mut bytes);
-        CallId(Arc::from(bytes.as_slice()))
-    }
-
-    /// A call id of these bytes; `None` if there are none (an empty id does not parse).
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        (!bytes.is_empty()).then(|| CallId(Arc::from(bytes)))
-    }
-
-    /// The raw bytes (the HKDF salt of the v2 media key).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Display for CallId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&base64url::encode(&self.0))
-    }
-}
-
-impl fmt::Debug for CallId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CallId({self})")
-    }
-}
-
-impl FromStr for CallId {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        base64url::decode_nonempty(s).map(|bytes| CallId(Arc::from(bytes)))
-    }
-}
-
-impl serde::Serialize for CallId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Call ids are 16 bytes in practice: encode them without allocating.
-        let mut buf = [0u8; 64];
-        if self.0.len() <= 48 {
-            s.serialize_str(base64url::encode_into(&self.0, &mut buf))
-        } else {
-            s.collect_str(self)
-        }
-    }
-}
-
-super::string_deserialize!(CallId, "a base64url call id");
-
 /// The sender's id of a chat message (`msgId`), any number of bytes as padded base64url.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SharedMsgId(pub Vec<u8>);
@@ -393,7 +328,7 @@ pub struct RcvCallInvitation {
     pub shared_key: Option<MediaKey>,
     /// The core-generated UUID that NSE, app and CallKit all share (lowercase).
     #[serde(rename = "callUUID")]
-    pub call_uuid: String,
+    pub call_uuid: crate::ids::CallUuid,
     /// When the invitation arrived (the relay's timestamp), for the 180 s ringing window.
     pub call_ts: Timestamp,
 }

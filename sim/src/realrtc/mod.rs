@@ -39,16 +39,18 @@ pub mod runtime;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use callsim_engine::backend::WebRtc;
-use callsim_engine::backend::webrtc::{
-    ConnectionInfo, ConnectionState, WebRtcCommand, WebRtcResponse,
-};
 use callsim_engine::crypto::{FrameCipher, FrameKind, MediaKey, MediaPlatform};
-use callsim_engine::phone::Input;
+use callsim_engine::ids::ClientId;
+use callsim_engine::io::Input;
+use callsim_engine::io::webrtc::{
+    CandidateType, ClientCall, CommandKind, ConnectionInfo, ConnectionState, IceConnectionState,
+    IceGatheringState, SignalingState, WebRtcCommand, WebRtcResponse,
+};
 use callsim_engine::protocol::rtc::{self as lz, RtcIceCandidate, RtcSessionDescription, SdpType};
 use callsim_engine::protocol::{CallCapabilities, CallMediaSource, CallMediaType, Timestamp};
 use callsim_mocks::backends::Shared;
@@ -141,8 +143,10 @@ pub struct RealRtcTask {
 /// What the backend sends the engine task.
 #[derive(Debug)]
 pub enum RealRtcControl {
-    /// A command of the phone.
-    Command(WebRtcCommand),
+    /// A command of the phone, from one of its clients.
+    Command(ClientId, WebRtcCommand),
+    /// A direct call of the phone's call view, to one of its clients.
+    Call(ClientId, ClientCall),
     /// The app's process died: the engine vanishes without a word.
     Kill,
 }
@@ -151,6 +155,8 @@ pub enum RealRtcControl {
 #[derive(Clone)]
 pub struct RealRtc {
     tx: mpsc::UnboundedSender<RealRtcControl>,
+    /// The client of the latest command: whom a crash of the engine is reported to.
+    last_client: Arc<AtomicU64>,
     inbox: Arc<dyn callsim_engine::backend::Inbox>,
 }
 
@@ -161,19 +167,39 @@ impl std::fmt::Debug for RealRtc {
 }
 
 impl WebRtc for RealRtc {
-    fn execute(&mut self, _now: Timestamp, command: WebRtcCommand) {
-        if self.tx.send(RealRtcControl::Command(command)).is_err() {
+    fn execute(&mut self, _now: Timestamp, client: ClientId, command: WebRtcCommand) {
+        self.last_client.store(client, Ordering::Relaxed);
+        if self
+            .tx
+            .send(RealRtcControl::Command(client, command))
+            .is_err()
+        {
             // The engine task is gone (it crashed): the call cannot go on, so say so.
             warn!("WebRTC command after the engine stopped");
-            stopped(self.inbox.as_ref(), "WebRTC: the engine stopped".into());
+            stopped(
+                self.inbox.as_ref(),
+                client,
+                "WebRTC: the engine stopped".into(),
+            );
+        }
+    }
+
+    fn call(&mut self, _now: Timestamp, client: ClientId, call: ClientCall) {
+        if self.tx.send(RealRtcControl::Call(client, call)).is_err() {
+            debug!("WebRTC client call after the engine stopped dropped");
         }
     }
 }
 
-/// Tells the phone its WebRTC engine is gone: an error, then the call's end.
-fn stopped(inbox: &dyn callsim_engine::backend::Inbox, message: String) {
-    inbox.deliver(0, Input::WebRtc(WebRtcResponse::Error { message }));
-    inbox.deliver(0, Input::WebRtc(WebRtcResponse::Ended));
+/// Tells the phone its WebRTC engine is gone: an error, then its connection failed and closed,
+/// as the native client reports the end of a connection.
+fn stopped(inbox: &dyn callsim_engine::backend::Inbox, client: ClientId, message: String) {
+    let deliver = |response| inbox.deliver(0, Input::WebRtc { client, response });
+    deliver(WebRtcResponse::Error { message });
+    for state in [IceConnectionState::Failed, IceConnectionState::Closed] {
+        let state = ConnectionState::ice(state);
+        deliver(WebRtcResponse::Connection { state });
+    }
 }
 
 /// The backend, a sender to kill the engine, and the future of its task (spawn it on the
@@ -188,8 +214,10 @@ pub fn engine(
     let (tx, rx) = mpsc::unbounded_channel();
     let span = info_span!("webrtc", phone = %task.name);
     let inbox = Arc::clone(&task.inbox);
+    let last_client = Arc::new(AtomicU64::new(ClientId::default()));
     let backend = RealRtc {
         tx: tx.clone(),
+        last_client: Arc::clone(&last_client),
         inbox: Arc::clone(&inbox),
     };
     // A panic in the stack under an await must not leave a call hanging without a word.
@@ -206,6 +234,7 @@ pub fn engine(
             warn!(%what, "the WebRTC engine panicked");
             stopped(
                 inbox.as_ref(),
+                last_client.load(Ordering::Relaxed),
                 format!("WebRTC: the engine crashed: {what}"),
             );
         }
@@ -338,6 +367,8 @@ struct Assembly {
 
 struct Session {
     id: u64,
+    /// The app's client that made this peer connection: its responses carry this id.
+    client: ClientId,
     pc: Arc<dyn PeerConnection>,
     kill: KillSwitch,
     role: Role,
@@ -380,6 +411,8 @@ struct Engine {
     addresses: AddressMap,
     session: Option<Session>,
     sessions: u64,
+    /// Whose responses the engine is sending: the client of the command or session at hand.
+    client: ClientId,
 }
 
 async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RealRtcControl>) {
@@ -391,13 +424,17 @@ async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RealRtcControl>)
         addresses: AddressMap::default(),
         session: None,
         sessions: 0,
+        client: ClientId::default(),
     };
     loop {
         let wake = engine.next_deadline();
         tokio::select! {
             biased;
             control = rx.recv() => match control {
-                Some(RealRtcControl::Command(command)) => engine.command(command).await,
+                Some(RealRtcControl::Command(client, command)) => {
+                    engine.command(client, command).await;
+                }
+                Some(RealRtcControl::Call(client, call)) => engine.client_call(client, call).await,
                 Some(RealRtcControl::Kill) => engine.kill().await,
                 None => {
                     engine.close().await;
@@ -410,13 +447,45 @@ async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RealRtcControl>)
     }
 }
 
-fn state_name(state: impl std::fmt::Display) -> String {
-    state.to_string()
+/// The native client's name of an ICE connection state.
+fn ice_state(state: RTCIceConnectionState) -> IceConnectionState {
+    match state {
+        RTCIceConnectionState::Checking => IceConnectionState::Checking,
+        RTCIceConnectionState::Connected => IceConnectionState::Connected,
+        RTCIceConnectionState::Completed => IceConnectionState::Completed,
+        RTCIceConnectionState::Disconnected => IceConnectionState::Disconnected,
+        RTCIceConnectionState::Failed => IceConnectionState::Failed,
+        RTCIceConnectionState::Closed => IceConnectionState::Closed,
+        _ => IceConnectionState::New,
+    }
+}
+
+fn gathering_state(state: RTCIceGatheringState) -> IceGatheringState {
+    match state {
+        RTCIceGatheringState::Gathering => IceGatheringState::Gathering,
+        RTCIceGatheringState::Complete => IceGatheringState::Complete,
+        _ => IceGatheringState::New,
+    }
+}
+
+fn signaling_state(state: RTCSignalingState) -> SignalingState {
+    match state {
+        RTCSignalingState::HaveLocalOffer => SignalingState::HaveLocalOffer,
+        RTCSignalingState::HaveRemoteOffer => SignalingState::HaveRemoteOffer,
+        RTCSignalingState::Closed => SignalingState::Closed,
+        _ => SignalingState::Stable,
+    }
 }
 
 impl Engine {
     fn respond(&self, response: WebRtcResponse) {
-        self.task.inbox.deliver(0, Input::WebRtc(response));
+        self.task.inbox.deliver(
+            0,
+            Input::WebRtc {
+                client: self.client,
+                response,
+            },
+        );
     }
 
     fn error(&self, message: String) {
@@ -427,7 +496,27 @@ impl Engine {
         self.task.stats.lock()
     }
 
-    async fn command(&mut self, command: WebRtcCommand) {
+    async fn command(&mut self, client: ClientId, command: WebRtcCommand) {
+        self.client = client;
+        let other_client = self.session.as_ref().is_some_and(|s| s.client != client);
+        match command {
+            // Each client is its own peer connection: one that is not this session's has
+            // nothing to act on (its own connection already closed).
+            WebRtcCommand::End if other_client => self.respond(WebRtcResponse::Ok {
+                command: CommandKind::End,
+            }),
+            WebRtcCommand::Answer { .. }
+            | WebRtcCommand::Ice { .. }
+            | WebRtcCommand::Media { .. }
+                if other_client =>
+            {
+                self.error(format!("{}: call not started", command.kind().as_str()));
+            }
+            command => self.handle_command(command).await,
+        }
+    }
+
+    async fn handle_command(&mut self, command: WebRtcCommand) {
         match command {
             WebRtcCommand::Capabilities { .. } => {
                 self.respond(WebRtcResponse::Capabilities {
@@ -547,33 +636,87 @@ impl Engine {
                     }
                     Err(error) => self.error(format!("answer: {error}")),
                 }
+                if self.session.as_ref().is_some_and(|s| s.remote_set) {
+                    self.respond(WebRtcResponse::Ok {
+                        command: CommandKind::Answer,
+                    });
+                }
             }
             WebRtcCommand::Ice { ice_candidates } => match self.session.as_mut() {
                 Some(session) if session.remote_set => {
                     add_candidates(&session.pc, &ice_candidates).await;
+                    self.respond(WebRtcResponse::Ok {
+                        command: CommandKind::Ice,
+                    });
                 }
                 Some(session) => {
                     // Race 3: the peer's trickle before its answer reached us.
                     session
                         .early
                         .extend(lz::decode_candidates(&ice_candidates).unwrap_or_default());
+                    self.respond(WebRtcResponse::Ok {
+                        command: CommandKind::Ice,
+                    });
                 }
                 None => self.error("ice: call not started".into()),
             },
-            WebRtcCommand::Media { source, enable } => {
-                if let Some(session) = self.session.as_mut() {
+            WebRtcCommand::Media { source, enable } => match self.session.as_mut() {
+                Some(session) => {
                     match source {
                         CallMediaSource::Mic => session.mic = enable,
                         CallMediaSource::Camera => session.camera = enable,
                         _ => {}
                     }
+                    self.respond(WebRtcResponse::Ok {
+                        command: CommandKind::Media,
+                    });
                 }
-            }
+                None => self.error("media: call not started".into()),
+            },
             WebRtcCommand::Camera { .. } => {}
             WebRtcCommand::End => {
-                self.close().await;
-                self.respond(WebRtcResponse::Ended);
+                // `ok` first, then the client ends its call: the closed connection reports.
+                self.respond(WebRtcResponse::Ok {
+                    command: CommandKind::End,
+                });
+                self.close_reporting().await;
             }
+        }
+    }
+
+    /// A direct call of the call view.
+    async fn client_call(&mut self, client: ClientId, call: ClientCall) {
+        self.client = client;
+        if self.session.as_ref().is_some_and(|s| s.client != client) {
+            debug!(?call, "client call from a client without a session ignored");
+            return;
+        }
+        match call {
+            ClientCall::SetAudioEnabled { enabled } => {
+                if let Some(session) = self.session.as_mut() {
+                    session.mic = enabled;
+                }
+            }
+            ClientCall::SetCameraEnabled { enabled } => {
+                if let Some(session) = self.session.as_mut() {
+                    session.camera = enabled;
+                }
+            }
+            ClientCall::FlipCamera { .. } => {}
+            ClientCall::EndCall => self.close_reporting().await,
+        }
+    }
+
+    /// `endCall`: closes the peer connection, whose ICE reports `closed`.
+    async fn close_reporting(&mut self) {
+        if let Some(mut session) = self.session.take() {
+            session.state.connection_state = IceConnectionState::Closed;
+            session.state.ice_connection_state = IceConnectionState::Closed;
+            session.state.signaling_state = SignalingState::Closed;
+            let state = session.state;
+            self.session = Some(session);
+            self.close().await;
+            self.respond(WebRtcResponse::Connection { state });
         }
     }
 
@@ -630,6 +773,7 @@ impl Engine {
         };
         let now = Instant::now();
         Some(Session {
+            client: self.client,
             id,
             pc,
             kill,
@@ -648,10 +792,10 @@ impl Engine {
             remote_set: false,
             checking_since: None,
             state: ConnectionState {
-                connection_state: "new".into(),
-                ice_connection_state: "new".into(),
-                ice_gathering_state: "new".into(),
-                signaling_state: "stable".into(),
+                connection_state: IceConnectionState::New,
+                ice_connection_state: IceConnectionState::New,
+                ice_gathering_state: IceGatheringState::New,
+                signaling_state: SignalingState::Stable,
             },
             connected: false,
             next_audio: now,
@@ -766,20 +910,21 @@ impl Engine {
         }
     }
 
-    /// Ends the call from the engine's side: the states seen, then `ended`.
-    async fn end(&mut self, state: &str, error: Option<String>) {
+    /// Ends the call from the engine's side: the ICE state seen, then the client closes its
+    /// connection (`closed`).
+    async fn end(&mut self, state: IceConnectionState, error: Option<String>) {
         if let Some(mut session) = self.session.take() {
-            session.state.connection_state = state.into();
+            session.state.connection_state = state;
+            session.state.ice_connection_state = state;
             self.respond(WebRtcResponse::Connection {
-                state: session.state.clone(),
+                state: session.state,
             });
             self.session = Some(session);
         }
         if let Some(message) = error {
             self.error(message);
         }
-        self.close().await;
-        self.respond(WebRtcResponse::Ended);
+        self.close_reporting().await;
     }
 
     async fn final_stats(&self, session: &Session) {
@@ -836,7 +981,7 @@ impl Engine {
                     | RTCStatsReportEntry::RemoteCandidate(c)
                         if entry.id() == id || entry.id().ends_with(&format!("_{id}")) =>
                     {
-                        Some(c.candidate_type.to_string())
+                        CandidateType::from_name(&c.candidate_type.to_string())
                     }
                     _ => None,
                 })
@@ -858,6 +1003,7 @@ impl Engine {
         let Some(mut session) = self.session.take() else {
             return;
         };
+        self.client = session.client;
         match event {
             Event::Candidate(candidate) => {
                 if let Some(candidate) = self.to_wire(candidate) {
@@ -866,18 +1012,21 @@ impl Engine {
             }
             Event::Gathering(state) => {
                 session.gathering_complete = state == RTCIceGatheringState::Complete;
-                session.state.ice_gathering_state = state_name(state);
+                session.state.ice_gathering_state = gathering_state(state);
             }
-            Event::Signaling(state) => session.state.signaling_state = state_name(state),
+            Event::Signaling(state) => session.state.signaling_state = signaling_state(state),
             Event::Ice(state) => {
                 debug!(session = session.id, %state, "ICE connection state");
-                session.state.ice_connection_state = state_name(state);
+                // The native client reports ICE states only, in both fields.
+                let ice = ice_state(state);
+                session.state.connection_state = ice;
+                session.state.ice_connection_state = ice;
                 self.respond(WebRtcResponse::Connection {
-                    state: session.state.clone(),
+                    state: session.state,
                 });
                 if matches!(
-                    state,
-                    RTCIceConnectionState::Disconnected | RTCIceConnectionState::Failed
+                    ice,
+                    IceConnectionState::Disconnected | IceConnectionState::Failed
                 ) {
                     // SimpleX ends the call at once: no ICE restart.
                     if session.connected {
@@ -886,17 +1035,14 @@ impl Engine {
                         self.stats().failed += 1;
                     }
                     self.session = Some(session);
-                    self.close().await;
-                    self.respond(WebRtcResponse::Ended);
+                    self.close_reporting().await;
                     return;
                 }
             }
             Event::Peer(state) => {
+                // The native client has no peer connection state callback; the state starts
+                // media (DTLS is up) and fails a connection that ICE did not.
                 debug!(session = session.id, %state, "peer connection state");
-                session.state.connection_state = state_name(state);
-                self.respond(WebRtcResponse::Connection {
-                    state: session.state.clone(),
-                });
                 match state {
                     RTCPeerConnectionState::Connected if !session.connected => {
                         session.connected = true;
@@ -915,8 +1061,7 @@ impl Engine {
                     RTCPeerConnectionState::Failed => {
                         self.stats().failed += 1;
                         self.session = Some(session);
-                        self.close().await;
-                        self.respond(WebRtcResponse::Ended);
+                        self.end(IceConnectionState::Failed, None).await;
                         return;
                     }
                     _ => {}
@@ -928,7 +1073,7 @@ impl Engine {
                 self.stats().failed += 1;
                 self.session = Some(session);
                 self.end(
-                    "failed",
+                    IceConnectionState::Failed,
                     Some("WebRTC: the connection's driver stopped".into()),
                 )
                 .await;
@@ -986,6 +1131,7 @@ impl Engine {
         let Some(mut session) = self.session.take() else {
             return;
         };
+        self.client = session.client;
         let now = Instant::now();
         if session.next_poll.is_some_and(|at| now >= at) {
             session.polls += 1;
@@ -1015,7 +1161,7 @@ impl Engine {
             self.stats().failed += 1;
             self.session = Some(session);
             self.end(
-                "failed",
+                IceConnectionState::Failed,
                 Some("WebRTC: the connection did not come up in 31 s".into()),
             )
             .await;

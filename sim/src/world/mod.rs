@@ -7,7 +7,7 @@
 //!   ICE policy.
 //! - one host per phone, running the [`callsim_engine::driver::Driver`]: an SMP client over
 //!   turmoil TCP (keepalive, reconnect with backoff, resubscribe, confirmed sends),
-//!   [`SimRtc`](simrtc) over turmoil UDP, and the platform fakes of `callsim-mocks`.
+//!   `SimRtc` over turmoil UDP, and the platform fakes of `callsim-mocks`.
 //!   Message bodies are end-to-end encrypted between contacts, so the relay sees ciphertext.
 //!
 //! Every run has a seed: turmoil's RNG, every phone's RNG and every loss model draw from it, so
@@ -42,13 +42,16 @@ use std::time::Duration;
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::backend::{Inbox, Platform};
-use callsim_engine::chat::{ContactId, CoreEvent};
+use callsim_engine::chat::CoreEvent;
 use callsim_engine::crypto::MediaPlatform;
 use callsim_engine::driver::{self, Driver, DriverInbox, SharedPhone, Tracer};
-use callsim_engine::phone::{
-    Input, LifecycleCommand, LifecycleEvent, Output, Permission, Phone, PhoneConfig, UiEvent,
+use callsim_engine::ids::ContactId;
+use callsim_engine::io::webrtc::ConnectionInfo;
+use callsim_engine::io::{
+    Input, LifecycleCommand, LifecycleEvent, MessageKind, Output, Permission, PhoneConfig, UiEvent,
     UserAction,
 };
+use callsim_engine::phone::Phone;
 use callsim_engine::protocol::{CallMediaType, Timestamp};
 use callsim_mocks::backends::{CallKitBackend, FakePermissions, PermissionsBackend, Shared};
 use callsim_mocks::relay::contact_id;
@@ -56,7 +59,7 @@ use callsim_mocks::{FakeAudioSession, FakeCallKit, FakeRinger};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use shared::{SharedWorld, WorldState, lock};
+use shared::{PathLatency, SharedWorld, WorldState, lock};
 
 /// A phone's index in the world (its SMP client id).
 pub type PhoneId = usize;
@@ -69,7 +72,8 @@ pub const TICK_MS: u64 = 10;
 pub enum AppState {
     /// In the foreground, chat running.
     Foreground,
-    /// In the background, chat running.
+    /// Sent to the background: SimpleX suspends the chat there unless a CallKit call is on,
+    /// so it wakes only by a push.
     Background,
     /// Suspended: chat stopped, woken only by a push.
     Suspended,
@@ -183,8 +187,8 @@ impl WorldBuilder {
 pub struct PhoneObservations {
     /// UI events, in order.
     pub ui: Vec<(Timestamp, UiEvent)>,
-    /// Alert texts, in order.
-    pub alerts: Vec<String>,
+    /// Alerts shown, in order: title and message.
+    pub alerts: Vec<(String, String)>,
     /// Permission prompts, in order.
     pub prompts: Vec<Permission>,
     /// Chat-core events, in order.
@@ -196,6 +200,8 @@ pub struct PhoneObservations {
 struct WorldPlatform {
     chat: Arc<watch::Sender<bool>>,
     chat_start_ms: Arc<AtomicU64>,
+    /// How often the chat was suspended or the app killed: a start asked before is void.
+    suspensions: Arc<AtomicU64>,
     inbox: DriverInbox,
     seen: Shared<PhoneObservations>,
 }
@@ -206,12 +212,17 @@ impl Platform for WorldPlatform {
             LifecycleCommand::StartChat => {
                 let (chat, inbox) = (Arc::clone(&self.chat), self.inbox.clone());
                 let delay = self.chat_start_ms.load(Ordering::Relaxed);
+                let suspensions = Arc::clone(&self.suspensions);
+                let asked = suspensions.load(Ordering::Relaxed);
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
-                    start_chat(&chat, &inbox);
+                    if suspensions.load(Ordering::Relaxed) == asked {
+                        start_chat(&chat, &inbox);
+                    }
                 });
             }
             LifecycleCommand::SuspendChat => {
+                self.suspensions.fetch_add(1, Ordering::Relaxed);
                 self.chat.send_replace(false);
                 self.inbox
                     .deliver(0, Input::Lifecycle(LifecycleEvent::ChatSuspended));
@@ -221,8 +232,8 @@ impl Platform for WorldPlatform {
 
     fn ui(&mut self, now: Timestamp, event: UiEvent) {
         let mut seen = self.seen.lock();
-        if let UiEvent::Alert { text } = &event {
-            seen.alerts.push(text.clone());
+        if let UiEvent::Alert { title, message } = &event {
+            seen.alerts.push((title.clone(), message.clone()));
         }
         seen.ui.push((now, event));
     }
@@ -286,6 +297,7 @@ pub struct PhoneHandle {
     wrong_key: Arc<AtomicBool>,
     chat: Arc<watch::Sender<bool>>,
     chat_start_ms: Arc<AtomicU64>,
+    suspensions: Arc<AtomicU64>,
 }
 
 /// Phones and a relay under turmoil, with faults, observation and traces.
@@ -296,9 +308,6 @@ pub struct World {
     seed: u64,
     /// Loss each media path had before it was blocked, to restore on unblock.
     blocked: BTreeMap<(PhoneId, PhoneId), Loss>,
-    /// One-way latency of each media path that was set, for jitter on top of it.
-    media_latency: BTreeMap<(PhoneId, PhoneId), u64>,
-    default_media_latency: u64,
 }
 
 impl std::fmt::Debug for World {
@@ -318,11 +327,13 @@ impl World {
             .max_message_latency(Duration::from_millis(builder.media_latency_ms))
             .build();
         let state: SharedWorld = Arc::new(Mutex::new(WorldState::new(seed)));
+        lock(&state).default_media_latency = builder.media_latency_ms;
         let relay_state = state.clone();
         sim.host("relay", move || relay_host::run(relay_state.clone()));
         let turn = builder.phones.iter().any(|p| p.config.relay_policy);
         if turn {
-            sim.host("turn", turn::run);
+            let turn_state = state.clone();
+            sim.host("turn", move || turn::run(turn_state.clone()));
         }
 
         let names: Vec<String> = builder
@@ -340,6 +351,10 @@ impl World {
                 "relay",
                 Duration::from_millis(setup.relay_latency_ms),
             );
+            if turn {
+                // The TURN server gives relayed packets the pair's whole media path itself.
+                sim.set_link_latency(names[id].as_str(), "turn", Duration::ZERO);
+            }
         }
         let mut world = World {
             sim,
@@ -347,8 +362,6 @@ impl World {
             phones,
             seed,
             blocked: BTreeMap::new(),
-            media_latency: BTreeMap::new(),
-            default_media_latency: builder.media_latency_ms,
         };
         for (id, setup) in builder.phones.iter().enumerate() {
             world.start_app(id, setup);
@@ -364,7 +377,7 @@ impl World {
         let running: Vec<PhoneId> = setups
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s.app, AppState::Foreground | AppState::Background))
+            .filter(|(_, s)| s.app == AppState::Foreground && !s.locked)
             .map(|(id, _)| id)
             .collect();
         let subscribed = |w: &World| {
@@ -407,6 +420,7 @@ impl World {
         let (chat, chat_rx) = watch::channel(false);
         let chat = Arc::new(chat);
         let chat_start_ms = Arc::new(AtomicU64::new(setup.chat_start_ms));
+        let suspensions = Arc::new(AtomicU64::new(0));
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         {
             let mut world = lock(state);
@@ -442,6 +456,7 @@ impl World {
             platform: WorldPlatform {
                 chat: Arc::clone(&chat),
                 chat_start_ms: Arc::clone(&chat_start_ms),
+                suspensions: Arc::clone(&suspensions),
                 inbox: inbox.clone(),
                 seen: seen.clone(),
             },
@@ -469,6 +484,7 @@ impl World {
             wrong_key,
             chat,
             chat_start_ms,
+            suspensions,
         }
     }
 
@@ -476,20 +492,20 @@ impl World {
         if setup.bluetooth {
             self.deliver(id, Input::BluetoothAvailable { available: true });
         }
+        // A locked phone's app is not on screen: it is in the background.
         let app = match (setup.app, setup.locked) {
             (AppState::Foreground, true) => AppState::Background,
             (app, _) => app,
         };
-        match app {
-            AppState::Foreground => start_chat(&self.phones[id].chat, &self.phones[id].inbox),
-            AppState::Background => {
-                start_chat(&self.phones[id].chat, &self.phones[id].inbox);
-                self.deliver(id, Input::Lifecycle(LifecycleEvent::AppEnteredBackground));
-            }
-            AppState::Suspended | AppState::NotRunning => {
-                self.deliver(id, Input::Lifecycle(LifecycleEvent::AppEnteredBackground));
-                self.deliver(id, Input::Lifecycle(LifecycleEvent::ChatSuspended));
-            }
+        if app == AppState::NotRunning {
+            return;
+        }
+        // The app was launched and its chat started; a phone in the background then went
+        // there, which suspends its chat (SimpleX's `.background` with no CallKit call).
+        self.deliver(id, Input::Lifecycle(LifecycleEvent::AppLaunched));
+        start_chat(&self.phones[id].chat, &self.phones[id].inbox);
+        if app != AppState::Foreground {
+            self.deliver(id, Input::Lifecycle(LifecycleEvent::AppEnteredBackground));
         }
     }
 
@@ -508,7 +524,17 @@ impl World {
     pub fn run_for(&mut self, ms: u64) -> Result<(), WorldError> {
         let end = self.sim.elapsed() + Duration::from_millis(ms);
         while self.sim.elapsed() < end {
-            self.sim.step().map_err(|e| WorldError(e.to_string()))?;
+            self.step()?;
+        }
+        Ok(())
+    }
+
+    /// One tick, then what the platform does by itself as time passes (CallKit's timeouts).
+    fn step(&mut self) -> Result<(), WorldError> {
+        self.sim.step().map_err(|e| WorldError(e.to_string()))?;
+        let now = self.now();
+        for handle in &self.phones {
+            handle.callkit.poll(now);
         }
         Ok(())
     }
@@ -525,7 +551,7 @@ impl World {
             if done(self) {
                 return Ok(true);
             }
-            self.sim.step().map_err(|e| WorldError(e.to_string()))?;
+            self.step()?;
         }
         Ok(done(self))
     }
@@ -555,7 +581,7 @@ impl World {
         self.phones[id].callkit.user_ends(now)
     }
 
-    /// The app goes to the background (the chat keeps running).
+    /// The app goes to the background (SimpleX suspends the chat unless a CallKit call is on).
     pub fn to_background(&mut self, id: PhoneId) {
         self.deliver(id, Input::Lifecycle(LifecycleEvent::AppEnteredBackground));
     }
@@ -579,6 +605,7 @@ impl World {
     pub fn kill_app(&mut self, id: PhoneId) {
         let now = self.now();
         let handle = &self.phones[id];
+        handle.suspensions.fetch_add(1, Ordering::Relaxed);
         handle.chat.send_replace(false);
         handle.callkit.fake.lock().app_killed(now);
         handle.ringer.lock().silence();
@@ -620,27 +647,75 @@ impl World {
         }
     }
 
-    /// One-way latency of the media path between two phones (any jitter is reset).
+    /// One-way latency of the media path between two phones, direct or through TURN (any
+    /// jitter is reset).
     pub fn set_media_latency(&mut self, a: PhoneId, b: PhoneId, ms: u64) {
-        let (na, nb) = (self.phones[a].name.clone(), self.phones[b].name.clone());
-        self.media_latency.insert((a.min(b), a.max(b)), ms);
-        self.sim
-            .set_link_latency(na.as_str(), nb.as_str(), Duration::from_millis(ms));
+        self.set_media_path(
+            a,
+            b,
+            PathLatency {
+                latency_ms: ms,
+                jitter_ms: 0,
+            },
+        );
     }
 
     /// Jitter on the media path: each packet takes the latency plus up to `ms` more
     /// (turmoil's exponential curve), so packets may also arrive out of order.
     pub fn set_media_jitter(&mut self, a: PhoneId, b: PhoneId, ms: u64) {
-        let latency = self
+        let latency_ms = self.media_path(a, b).latency_ms;
+        self.set_media_path(
+            a,
+            b,
+            PathLatency {
+                latency_ms,
+                jitter_ms: ms,
+            },
+        );
+    }
+
+    fn media_path(&self, a: PhoneId, b: PhoneId) -> PathLatency {
+        let (ia, ib) = (self.ip(a), self.ip(b));
+        let world = lock(&self.state);
+        world
             .media_latency
-            .get(&(a.min(b), a.max(b)))
+            .get(&(ia.min(ib), ia.max(ib)))
             .copied()
-            .unwrap_or(self.default_media_latency);
-        self.set_media_latency(a, b, latency);
+            .unwrap_or(PathLatency {
+                latency_ms: world.default_media_latency,
+                jitter_ms: 0,
+            })
+    }
+
+    /// The media path between two phones: the direct link turmoil runs, and what the TURN
+    /// server gives relayed packets between them.
+    fn set_media_path(&mut self, a: PhoneId, b: PhoneId, path: PathLatency) {
+        let (ia, ib) = (self.ip(a), self.ip(b));
+        lock(&self.state)
+            .media_latency
+            .insert((ia.min(ib), ia.max(ib)), path);
         let (na, nb) = (self.phones[a].name.clone(), self.phones[b].name.clone());
-        let max = Duration::from_millis(latency + ms);
-        self.sim
-            .set_link_max_message_latency(na.as_str(), nb.as_str(), max);
+        self.sim.set_link_latency(
+            na.as_str(),
+            nb.as_str(),
+            Duration::from_millis(path.latency_ms),
+        );
+        if path.jitter_ms > 0 {
+            let max = Duration::from_millis(path.latency_ms + path.jitter_ms);
+            self.sim
+                .set_link_max_message_latency(na.as_str(), nb.as_str(), max);
+        }
+    }
+
+    /// The direct path between two phones drops everything (`true`) or recovers (`false`),
+    /// as a NAT or firewall between them would; media relayed through TURN still flows.
+    pub fn set_direct_path_blocked(&mut self, a: PhoneId, b: PhoneId, blocked: bool) {
+        let (na, nb) = (self.phones[a].name.clone(), self.phones[b].name.clone());
+        if blocked {
+            self.sim.partition(na.as_str(), nb.as_str());
+        } else {
+            self.sim.repair(na.as_str(), nb.as_str());
+        }
     }
 
     /// A fault: the phone's next calls use a wrong media key (as a broken key agreement
@@ -697,8 +772,8 @@ impl World {
         self.relay_up();
     }
 
-    /// The relay holds every message of this event to `to` until released.
-    pub fn hold(&mut self, to: PhoneId, event: &str) {
+    /// The relay holds every message of this kind to `to` until released.
+    pub fn hold(&mut self, to: PhoneId, event: MessageKind) {
         lock(&self.state).relay.hold(to, event);
     }
 
@@ -709,8 +784,8 @@ impl World {
         world.apply_actions(self.now().0, actions);
     }
 
-    /// The relay delivers every message of this event to `to` twice.
-    pub fn duplicate(&mut self, to: PhoneId, event: &str) {
+    /// The relay delivers every message of this kind to `to` again after its first ACK.
+    pub fn duplicate(&mut self, to: PhoneId, event: MessageKind) {
         lock(&self.state).relay.duplicate(to, event);
     }
 
@@ -781,6 +856,14 @@ impl World {
         self.callkit(id).ringing().is_some()
             || (self.with_phone(id, |p| p.app().incoming_view().is_some())
                 && self.ringer(id).ringtone())
+    }
+
+    /// The candidate pair a phone's connected call uses, as its WebRTC client reported it
+    /// (`None`: no call, or not connected yet).
+    pub fn connection_info(&self, id: PhoneId) -> Option<ConnectionInfo> {
+        self.with_phone(id, |p| {
+            p.app().active_call().and_then(|c| c.connection_info)
+        })
     }
 
     /// Whether two phones are connected to each other.

@@ -71,7 +71,7 @@ async fn serve(world: SharedWorld, stream: TcpStream, conn: u64) {
                 },
                 Some(from),
             ) => {
-                lock(&world).client_send(now, from, seq, to, body, notify, &event);
+                lock(&world).client_send(now, from, seq, to, body, notify, event);
                 let _ = tx.send(RelayFrame::Ok { seq });
             }
             (ClientFrame::Ack { from, id }, Some(to)) => lock(&world).client_ack(now, to, from, id),

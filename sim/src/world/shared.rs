@@ -8,8 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use callsim_engine::protocol::{CallEvent, Timestamp};
+use callsim_engine::io::MessageKind;
+use callsim_engine::protocol::Timestamp;
 use callsim_mocks::relay::{ClientId, Relay, RelayAction};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -39,6 +42,15 @@ pub struct TraceRecord {
     pub what: Value,
 }
 
+/// The latency of a media path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PathLatency {
+    /// One-way latency, ms.
+    pub(crate) latency_ms: u64,
+    /// Up to this much more, ms.
+    pub(crate) jitter_ms: u64,
+}
+
 /// Everything the hosts share.
 #[derive(Debug)]
 pub(crate) struct WorldState {
@@ -54,6 +66,13 @@ pub(crate) struct WorldState {
     pub(crate) relay_loss: BTreeMap<ClientId, LossState>,
     /// Loss of media from one phone's address to another's.
     pub(crate) media_loss: BTreeMap<(IpAddr, IpAddr), LossState>,
+    /// One-way latency and jitter of the media path between two phones (lower address first),
+    /// for the TURN server to give relayed media the pair's path.
+    pub(crate) media_latency: BTreeMap<(IpAddr, IpAddr), PathLatency>,
+    /// The latency of a media path nobody changed.
+    pub(crate) default_media_latency: u64,
+    /// Draws the jitter of relayed packets.
+    pub(crate) jitter_rng: ChaCha8Rng,
     pub(crate) names: Vec<String>,
     pub(crate) trace: Vec<TraceRecord>,
 }
@@ -72,15 +91,6 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The static tag for an event name from the wire (unknown names become empty).
-pub(crate) fn static_tag(event: &str) -> &'static str {
-    CallEvent::TAGS
-        .iter()
-        .find(|t| **t == event)
-        .copied()
-        .unwrap_or("")
-}
-
 impl WorldState {
     pub(crate) fn new(seed: u64) -> Self {
         WorldState {
@@ -92,6 +102,9 @@ impl WorldState {
             push_delay: BTreeMap::new(),
             relay_loss: BTreeMap::new(),
             media_loss: BTreeMap::new(),
+            media_latency: BTreeMap::new(),
+            default_media_latency: 20,
+            jitter_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x4A49_5454),
             names: Vec::new(),
             trace: Vec::new(),
         }
@@ -156,12 +169,11 @@ impl WorldState {
         to: ClientId,
         body: String,
         notify: bool,
-        event: &str,
+        event: MessageKind,
     ) {
         if !self.seen_sends.insert((from, seq)) {
             return;
         }
-        let event = static_tag(event);
         let (sender, recipient) = (self.name(from), self.name(to));
         self.record(
             now,
@@ -238,5 +250,30 @@ impl WorldState {
         self.media_loss
             .get_mut(&(from, to))
             .is_some_and(LossState::drops)
+    }
+
+    /// What the media path between two phones does to one packet from `from` to `to`: lost
+    /// (`None`), or delayed by the pair's latency plus jitter drawn as turmoil draws it on a
+    /// link (an exponential with rate 5 over the jitter range, capped at its top).
+    pub(crate) fn media_path_delay(&mut self, from: IpAddr, to: IpAddr) -> Option<u64> {
+        if self.media_drops(from, to) {
+            return None;
+        }
+        let path = self
+            .media_latency
+            .get(&(from.min(to), from.max(to)))
+            .copied()
+            .unwrap_or(PathLatency {
+                latency_ms: self.default_media_latency,
+                jitter_ms: 0,
+            });
+        if path.jitter_ms == 0 {
+            return Some(path.latency_ms);
+        }
+        let u = (self.jitter_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let mult = -(1.0 - u).ln() / 5.0;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let extra = ((path.jitter_ms as f64 * mult) as u64).min(path.jitter_ms);
+        Some(path.latency_ms + extra)
     }
 }

@@ -26,13 +26,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use callsim_engine::backend::webrtc::{
-    ConnectionInfo, ConnectionState, WebRtcCommand, WebRtcResponse,
-};
 use callsim_engine::backend::{Inbox, WebRtc};
 use callsim_engine::crypto::{FrameCipher, FrameKind, MediaPlatform};
 use callsim_engine::driver::DriverInbox;
-use callsim_engine::phone::Input;
+use callsim_engine::ids::ClientId;
+use callsim_engine::io::Input;
+use callsim_engine::io::webrtc::{
+    CandidateType, ClientCall, CommandKind, ConnectionInfo, ConnectionState, IceConnectionState,
+    WebRtcCommand, WebRtcResponse,
+};
 use callsim_engine::protocol::rtc::{self, RtcIceCandidate, RtcSessionDescription, SdpType};
 
 use crate::rtc::sdp::SdpIdentity;
@@ -70,7 +72,8 @@ const MEDIA: u8 = 4;
 /// What the backend sends the engine task.
 #[derive(Debug)]
 pub(crate) enum RtcControl {
-    Command(WebRtcCommand),
+    Command(ClientId, WebRtcCommand),
+    Call(ClientId, ClientCall),
     /// The app's process died: the engine vanishes without a word.
     Kill,
 }
@@ -82,9 +85,15 @@ pub(crate) struct SimRtc {
 }
 
 impl WebRtc for SimRtc {
-    fn execute(&mut self, _now: Timestamp, command: WebRtcCommand) {
-        if self.tx.send(RtcControl::Command(command)).is_err() {
+    fn execute(&mut self, _now: Timestamp, client: ClientId, command: WebRtcCommand) {
+        if self.tx.send(RtcControl::Command(client, command)).is_err() {
             debug!("WebRTC command after the engine stopped dropped");
+        }
+    }
+
+    fn call(&mut self, _now: Timestamp, client: ClientId, call: ClientCall) {
+        if self.tx.send(RtcControl::Call(client, call)).is_err() {
+            debug!("WebRTC client call after the engine stopped dropped");
         }
     }
 }
@@ -203,6 +212,8 @@ struct Relayed {
 }
 
 struct Session {
+    /// The app's client that made this peer connection: its responses carry this id.
+    client: ClientId,
     token: String,
     relayed: Option<Relayed>,
     role: Role,
@@ -238,6 +249,8 @@ struct Engine {
     relay_server: Option<SocketAddr>,
     rng: ChaCha8Rng,
     session: Option<Session>,
+    /// Whose responses the engine is sending: the client of the command or session at hand.
+    client: ClientId,
     origin: Instant,
 }
 
@@ -252,6 +265,7 @@ async fn run(task: RtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
         socket,
         relay_server: None,
         session: None,
+        client: ClientId::default(),
         origin: Instant::now(),
     };
     let mut buf = vec![0u8; 4096];
@@ -262,7 +276,8 @@ async fn run(task: RtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
         tokio::select! {
             biased;
             control = rx.recv() => match control {
-                Some(RtcControl::Command(command)) => engine.command(command),
+                Some(RtcControl::Command(client, command)) => engine.command(client, command),
+                Some(RtcControl::Call(client, call)) => engine.client_call(client, call),
                 Some(RtcControl::Kill) => engine.session = None,
                 None => return,
             },
@@ -277,15 +292,21 @@ async fn run(task: RtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
     }
 }
 
-fn connection(state: &str) -> WebRtcResponse {
+fn connection(state: IceConnectionState) -> WebRtcResponse {
     WebRtcResponse::Connection {
-        state: ConnectionState::uniform(state),
+        state: ConnectionState::ice(state),
     }
 }
 
 impl Engine {
     fn respond(&self, response: WebRtcResponse) {
-        self.task.inbox.deliver(0, Input::WebRtc(response));
+        self.task.inbox.deliver(
+            0,
+            Input::WebRtc {
+                client: self.client,
+                response,
+            },
+        );
     }
 
     fn now_ms(&self) -> u64 {
@@ -311,8 +332,26 @@ impl Engine {
         }
     }
 
-    fn command(&mut self, command: WebRtcCommand) {
-        self.handle_command(command);
+    fn command(&mut self, client: ClientId, command: WebRtcCommand) {
+        self.client = client;
+        let other_client = self.session.as_ref().is_some_and(|s| s.client != client);
+        match command {
+            // Each client is its own peer connection: one that is not this session's has
+            // nothing to act on (its own connection already closed).
+            WebRtcCommand::End if other_client => self.respond(WebRtcResponse::Ok {
+                command: CommandKind::End,
+            }),
+            WebRtcCommand::Answer { .. }
+            | WebRtcCommand::Ice { .. }
+            | WebRtcCommand::Media { .. }
+                if other_client =>
+            {
+                self.respond(WebRtcResponse::Error {
+                    message: format!("{}: call not started", command.kind().as_str()),
+                });
+            }
+            command => self.handle_command(command),
+        }
         self.relay_server = self
             .session
             .as_ref()
@@ -357,7 +396,7 @@ impl Engine {
                 session.phase = Phase::Checking;
                 session.checking_since = Some(Instant::now());
                 self.session = Some(session);
-                self.respond(connection("connecting"));
+                self.respond(connection(IceConnectionState::Checking));
             }
             WebRtcCommand::Answer { ice_candidates, .. } => {
                 let waiting = self
@@ -369,32 +408,85 @@ impl Engine {
                         session.add_candidates(&ice_candidates);
                         session.phase = Phase::Checking;
                         session.checking_since = Some(Instant::now());
-                        self.respond(connection("connecting"));
+                        self.respond(WebRtcResponse::Ok {
+                            command: CommandKind::Answer,
+                        });
+                        self.respond(connection(IceConnectionState::Checking));
                     }
                     None => self.respond(WebRtcResponse::Error {
                         message: "answer: call not started".into(),
                     }),
                 }
             }
-            WebRtcCommand::Ice { ice_candidates } => {
-                if let Some(session) = self.session.as_mut() {
+            WebRtcCommand::Ice { ice_candidates } => match self.session.as_mut() {
+                Some(session) => {
                     session.add_candidates(&ice_candidates);
+                    self.respond(WebRtcResponse::Ok {
+                        command: CommandKind::Ice,
+                    });
                 }
-            }
-            WebRtcCommand::Media { source, enable } => {
-                if let Some(session) = self.session.as_mut() {
+                None => self.respond(WebRtcResponse::Error {
+                    message: "ice: call not started".into(),
+                }),
+            },
+            WebRtcCommand::Media { source, enable } => match self.session.as_mut() {
+                Some(session) => {
                     match source {
                         CallMediaSource::Mic => session.mic = enable,
                         CallMediaSource::Camera => session.camera = enable,
                         _ => {}
                     }
+                    self.respond(WebRtcResponse::Ok {
+                        command: CommandKind::Media,
+                    });
                 }
-            }
+                None => self.respond(WebRtcResponse::Error {
+                    message: "media: call not started".into(),
+                }),
+            },
             WebRtcCommand::Camera { .. } => {}
             WebRtcCommand::End => {
-                self.session = None;
-                self.respond(WebRtcResponse::Ended);
+                // `ok` first, then the client ends its call: the closed connection reports.
+                self.respond(WebRtcResponse::Ok {
+                    command: CommandKind::End,
+                });
+                self.close();
             }
+        }
+    }
+
+    /// A direct call of the call view.
+    fn client_call(&mut self, client: ClientId, call: ClientCall) {
+        self.client = client;
+        if self.session.as_ref().is_some_and(|s| s.client != client) {
+            debug!(?call, "client call from a client without a session ignored");
+            return;
+        }
+        match call {
+            ClientCall::SetAudioEnabled { enabled } => {
+                if let Some(session) = self.session.as_mut() {
+                    session.mic = enabled;
+                }
+            }
+            ClientCall::SetCameraEnabled { enabled } => {
+                if let Some(session) = self.session.as_mut() {
+                    session.camera = enabled;
+                }
+            }
+            ClientCall::FlipCamera { .. } => {}
+            ClientCall::EndCall => self.close(),
+        }
+        self.relay_server = self
+            .session
+            .as_ref()
+            .and_then(|s| s.relayed)
+            .map(|r| r.server);
+    }
+
+    /// `endCall`: the peer connection closes, and its ICE reports `closed`.
+    fn close(&mut self) {
+        if self.session.take().is_some() {
+            self.respond(connection(IceConnectionState::Closed));
         }
     }
 
@@ -424,6 +516,7 @@ impl Engine {
         });
         let now = Instant::now();
         Session {
+            client: self.client,
             token,
             relayed,
             role,
@@ -500,6 +593,7 @@ impl Engine {
         let Some(mut session) = self.session.take() else {
             return;
         };
+        self.client = session.client;
         let now = Instant::now();
         let gathered = session.relayed.is_none_or(|r| r.address.is_some());
         if gathered && session.describe_at.is_some_and(|at| now >= at) {
@@ -536,8 +630,9 @@ impl Engine {
             Phase::Connected => {
                 if now.duration_since(session.last_heard) >= DISCONNECTED_AFTER {
                     lock_stats(&self.task.stats).disconnected += 1;
-                    self.respond(connection("disconnected"));
-                    self.respond(WebRtcResponse::Ended);
+                    // SimpleX ends the call at once: the client closes its connection.
+                    self.respond(connection(IceConnectionState::Disconnected));
+                    self.respond(connection(IceConnectionState::Closed));
                     return;
                 }
                 if now.duration_since(session.last_keepalive) >= KEEPALIVE {
@@ -555,8 +650,8 @@ impl Engine {
             {
                 // Not connected within `iceInactiveTimeout`.
                 lock_stats(&self.task.stats).failed += 1;
-                self.respond(connection("failed"));
-                self.respond(WebRtcResponse::Ended);
+                self.respond(connection(IceConnectionState::Failed));
+                self.respond(connection(IceConnectionState::Closed));
                 return;
             }
             Phase::Checking => {
@@ -706,6 +801,7 @@ impl Engine {
             self.session = Some(session);
             return;
         }
+        self.client = session.client;
         let now = Instant::now();
         session.last_heard = now;
         match kind {
@@ -775,21 +871,18 @@ impl Engine {
             session.next_audio = now;
             session.next_video = now;
             lock_stats(&self.task.stats).connected += 1;
-            self.respond(connection("connected"));
-            let local = if session.relayed.is_some() {
-                "relay"
-            } else {
-                "host"
-            };
-            let remote = if self.remote_is_relay(session) {
-                "relay"
-            } else {
-                "host"
+            self.respond(connection(IceConnectionState::Connected));
+            let kind = |relay: bool| {
+                if relay {
+                    CandidateType::Relay
+                } else {
+                    CandidateType::Host
+                }
             };
             self.respond(WebRtcResponse::Connected {
                 connection_info: ConnectionInfo {
-                    local_candidate: Some(local.into()),
-                    remote_candidate: Some(remote.into()),
+                    local_candidate: Some(kind(session.relayed.is_some())),
+                    remote_candidate: Some(kind(self.remote_is_relay(session))),
                 },
             });
         } else if let (Some(reply), Phase::Dtls { .. }) = (reply, session.phase) {

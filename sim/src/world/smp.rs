@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use callsim_engine::backend::{Inbox, SmpClient};
-use callsim_engine::chat::ContactId;
 use callsim_engine::driver::DriverInbox;
-use callsim_engine::phone::Input;
+use callsim_engine::ids::ContactId;
+use callsim_engine::io::{Input, MessageKind};
 use callsim_engine::protocol::Timestamp;
 use callsim_mocks::relay::{ClientId, client_of, contact_id};
 use rand_chacha::ChaCha8Rng;
@@ -34,7 +34,7 @@ pub(crate) struct Outgoing {
     to: ClientId,
     body: String,
     notify: bool,
-    event: &'static str,
+    event: MessageKind,
 }
 
 /// The [`SmpClient`] backend: hands sends to the client task.
@@ -50,7 +50,7 @@ impl SmpClient for TcpSmpClient {
         contact_id: ContactId,
         body: String,
         notify: bool,
-        event: &'static str,
+        event: MessageKind,
     ) {
         let Some(to) = client_of(contact_id) else {
             return;
@@ -171,7 +171,7 @@ fn seal(task: &SmpTask, rng: &mut ChaCha8Rng, seq: u64, out: Outgoing) -> Client
         to: out.to,
         body,
         notify: out.notify,
-        event: out.event.to_owned(),
+        event: out.event,
     }
 }
 

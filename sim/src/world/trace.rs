@@ -136,7 +136,11 @@ fn phone_output(who: &str, w: &Value, at: &str) -> Option<DiagramItem> {
         ("callKit", "fulfill") => "CallKit action fulfilled".to_owned(),
         ("callKit", "fail") => "CallKit action failed".to_owned(),
         ("ui", "incomingCallShown") => "in-app call view rings".to_owned(),
-        ("ui", "alert") => format!("alert: {}", str_at(w, &["value", "text"]).unwrap_or("")),
+        ("ui", "alert") => format!(
+            "alert: {}: {}",
+            str_at(w, &["value", "title"]).unwrap_or(""),
+            str_at(w, &["value", "message"]).unwrap_or("")
+        ),
         ("ui", "callState") => match str_at(w, &["value", "state"]) {
             Some(state) => state.to_owned(),
             None => "call closed".to_owned(),

@@ -7,9 +7,15 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
+// tokio's clock, which turmoil drives: simulated time, never the wall clock.
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
 use tracing::debug;
 use turmoil::net::UdpSocket;
+
+use super::shared::{SharedWorld, lock};
 
 /// The TURN server's port.
 pub(crate) const TURN_PORT: u16 = 3478;
@@ -39,11 +45,34 @@ pub(crate) fn take_addr(bytes: &[u8]) -> Option<(SocketAddr, &[u8])> {
     Some((SocketAddr::new(IpAddr::V4(ip), port), rest))
 }
 
+/// A packet the TURN server holds for its media path's latency before sending it on.
+#[derive(Debug)]
+struct Delayed {
+    at: Instant,
+    socket: Arc<UdpSocket>,
+    to: SocketAddr,
+    packet: Vec<u8>,
+}
+
+/// What the two hops between the phones and the server cost: turmoil delivers a message no
+/// sooner than the next tick, so each zero-latency hop takes one (measured by
+/// `media_latency_is_the_pairs_whether_relayed_or_direct`).
+const HOPS: u64 = 2 * super::TICK_MS;
+
 /// The TURN server's software.
-pub(crate) async fn run() -> turmoil::Result {
+///
+/// Relayed media between two phones gets the pair's media path (`media between Alice and Bob
+/// ...`: its latency, jitter and loss) here, once per packet, less what the hops to and from
+/// the server cost: the path is the same end to end whichever way the call goes.
+pub(crate) async fn run(world: SharedWorld) -> turmoil::Result {
+    let me = turmoil::lookup("turn");
     let control = Arc::new(UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), TURN_PORT)).await?);
     let mut relays: BTreeMap<SocketAddr, Arc<UdpSocket>> = BTreeMap::new();
+    // Which client each relayed port belongs to.
+    let mut owners: BTreeMap<u16, SocketAddr> = BTreeMap::new();
     let mut next_port = FIRST_RELAY_PORT;
+    let (delay_tx, delay_rx) = mpsc::unbounded_channel();
+    tokio::spawn(delay_line(delay_rx));
     let mut buf = vec![0u8; 4096];
     loop {
         let (len, client) = control.recv_from(&mut buf).await?;
@@ -57,8 +86,15 @@ pub(crate) async fn run() -> turmoil::Result {
                     std::collections::btree_map::Entry::Vacant(e) => {
                         let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
                         let relay = Arc::new(UdpSocket::bind((any, next_port)).await?);
+                        owners.insert(next_port, client);
                         next_port += 1;
-                        tokio::spawn(forward(Arc::clone(&relay), Arc::clone(&control), client));
+                        tokio::spawn(forward(
+                            Arc::clone(&relay),
+                            Arc::clone(&control),
+                            client,
+                            world.clone(),
+                            delay_tx.clone(),
+                        ));
                         Arc::clone(e.insert(relay))
                     }
                 };
@@ -73,20 +109,87 @@ pub(crate) async fn run() -> turmoil::Result {
                     debug!(%client, "TURN send without an allocation dropped");
                     continue;
                 };
-                let _ = relay.try_send_to(payload, peer);
+                // The phone at the far end: the peer itself, or the owner of the peer's
+                // relayed address when both ends relay.
+                let far = if peer.ip() == me {
+                    owners.get(&peer.port()).map_or(peer.ip(), SocketAddr::ip)
+                } else {
+                    peer.ip()
+                };
+                let Some(delay) = lock(&world).media_path_delay(client.ip(), far) else {
+                    continue;
+                };
+                let delay = delay.saturating_sub(HOPS);
+                let _ = delay_tx.send(Delayed {
+                    at: Instant::now() + Duration::from_millis(delay),
+                    socket: Arc::clone(relay),
+                    to: peer,
+                    packet: payload.to_vec(),
+                });
             }
             _ => debug!(%client, kind, "unknown TURN message dropped"),
         }
     }
 }
 
-/// What peers send to a relayed address goes to its client as `DATA`.
-async fn forward(relay: Arc<UdpSocket>, control: Arc<UdpSocket>, client: SocketAddr) {
+/// What peers send to a relayed address goes to its client as `DATA`: at once from another
+/// relayed address (its path was applied when it was sent), after the media path from a phone.
+async fn forward(
+    relay: Arc<UdpSocket>,
+    control: Arc<UdpSocket>,
+    client: SocketAddr,
+    world: SharedWorld,
+    delay_tx: mpsc::UnboundedSender<Delayed>,
+) {
+    let me = turmoil::lookup("turn");
     let mut buf = vec![0u8; 4096];
     while let Ok((len, peer)) = relay.recv_from(&mut buf).await {
         let mut data = vec![DATA];
         put_addr(&mut data, peer);
         data.extend_from_slice(&buf[..len]);
-        let _ = control.try_send_to(&data, client);
+        let delay = if peer.ip() == me {
+            0
+        } else {
+            match lock(&world).media_path_delay(peer.ip(), client.ip()) {
+                Some(delay) => delay.saturating_sub(HOPS),
+                None => continue,
+            }
+        };
+        let _ = delay_tx.send(Delayed {
+            at: Instant::now() + Duration::from_millis(delay),
+            socket: Arc::clone(&control),
+            to: client,
+            packet: data,
+        });
+    }
+}
+
+/// Sends each held packet when its time comes; packets due at the same time leave in the order
+/// they came, so a path without jitter never reorders.
+async fn delay_line(mut rx: mpsc::UnboundedReceiver<Delayed>) {
+    let mut held: BTreeMap<(Instant, u64), Delayed> = BTreeMap::new();
+    let mut seq = 0u64;
+    loop {
+        let next = held.keys().next().map(|(at, _)| *at);
+        tokio::select! {
+            biased;
+            item = rx.recv() => match item {
+                Some(delayed) => {
+                    seq += 1;
+                    held.insert((delayed.at, seq), delayed);
+                }
+                None => return,
+            },
+            () = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                let now = Instant::now();
+                while let Some(entry) = held.first_entry() {
+                    if entry.key().0 > now {
+                        break;
+                    }
+                    let d = entry.remove();
+                    let _ = d.socket.try_send_to(&d.packet, d.to);
+                }
+            }
+        }
     }
 }

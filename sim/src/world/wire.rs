@@ -1,5 +1,6 @@
 //! The line protocol between a phone's SMP client and the relay host: one JSON object a line.
 
+use callsim_engine::io::MessageKind;
 use serde::{Deserialize, Serialize};
 
 /// The relay's TCP port.
@@ -25,9 +26,9 @@ pub(crate) enum ClientFrame {
         body: String,
         /// SMP's notification flag.
         notify: bool,
-        /// The event tag: a simulation oracle for faults and diagrams, not part of what the
+        /// What it carries: a simulation oracle for faults and diagrams, not part of what the
         /// relay sees.
-        event: String,
+        event: MessageKind,
     },
     /// ACK: the message `id` from `from` was processed.
     Ack {

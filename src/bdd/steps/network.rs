@@ -1,6 +1,7 @@
 //! `Given` / `When`: the network. A `Given` sets it up before the call, a `When` changes it
 //! during the scenario; before the world runs, changes wait for it.
 
+use callsim_engine::io::MessageKind;
 use callsim_sim::world::Loss;
 use cucumber::{given, when};
 
@@ -128,6 +129,22 @@ async fn media_blocked(w: &mut CallWorld, a: String, b: String, what: String) {
     .await;
 }
 
+/// Not in steps.md: only the direct path between the phones (a NAT or firewall between them);
+/// media relayed through TURN is untouched, unlike `media between ... is blocked`.
+#[given(
+    regex = r"^the direct path between ([A-Z][a-z]+) and ([A-Z][a-z]+) is (blocked|unblocked)$"
+)]
+#[when(regex = r"^the direct path between ([A-Z][a-z]+) and ([A-Z][a-z]+) is (blocked|unblocked)$")]
+async fn direct_path_blocked(w: &mut CallWorld, a: String, b: String, what: String) {
+    change(w, move |s| {
+        let (a, b) = (s.phone(&a)?, s.phone(&b)?);
+        let blocked = what == "blocked";
+        s.network(move |world| world.set_direct_path_blocked(a, b, blocked));
+        Ok(())
+    })
+    .await;
+}
+
 #[given(regex = r"^the relay (goes down|comes back|restarts)$")]
 #[when(regex = r"^the relay (goes down|comes back|restarts)$")]
 async fn relay_state(w: &mut CallWorld, what: String) {
@@ -147,7 +164,8 @@ async fn relay_state(w: &mut CallWorld, what: String) {
 async fn hold(w: &mut CallWorld, event: String, who: String) {
     change(w, move |s| {
         let id = s.phone(&who)?;
-        s.network(move |world| world.hold(id, &event));
+        let kind = message_kind(&event)?;
+        s.network(move |world| world.hold(id, kind));
         Ok(())
     })
     .await;
@@ -169,7 +187,8 @@ async fn release(w: &mut CallWorld, who: String) {
 async fn duplicate(w: &mut CallWorld, event: String, who: String) {
     change(w, move |s| {
         let id = s.phone(&who)?;
-        s.network(move |world| world.duplicate(id, &event));
+        let kind = message_kind(&event)?;
+        s.network(move |world| world.duplicate(id, kind));
         Ok(())
     })
     .await;
@@ -188,4 +207,15 @@ async fn push_delay(w: &mut CallWorld, who: String, seconds: u64) {
         Ok(())
     })
     .await;
+}
+
+/// The message kind a step names, or an error listing the kinds there are.
+fn message_kind(event: &str) -> StepResult<MessageKind> {
+    MessageKind::from_tag(event).ok_or_else(|| {
+        let kinds: Vec<&str> = MessageKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!(
+            "\"{event}\" is not a message the relay carries: one of {}",
+            kinds.join(", ")
+        )
+    })
 }

@@ -1,8 +1,8 @@
 //! `When`: what people and phones do.
 
-use callsim_engine::backend::audio::AudioDevice;
-use callsim_engine::chat::ContactId;
-use callsim_engine::phone::UserAction;
+use callsim_engine::ids::ContactId;
+use callsim_engine::io::UserAction;
+use callsim_engine::io::audio::AudioDevice;
 use callsim_engine::protocol::VideoCamera;
 use callsim_sim::world::{PhoneId, World};
 use cucumber::when;
@@ -104,7 +104,16 @@ async fn in_app(w: &mut CallWorld, who: String, what: String) {
 async fn end_call(w: &mut CallWorld, who: String) {
     act(w, move |s| {
         let id = s.phone(&who)?;
-        s.world()?.user(id, UserAction::EndCall);
+        let world = s.world()?;
+        // The end button of what shows: the app's call view, or else CallKit's own screen
+        // (an answered CallKit call whose app has no call yet, waiting for its chat).
+        let app_call = world.with_phone(id, |p| p.app().active_call().is_some());
+        if !app_call && world.callkit(id).live_calls() > 0 && world.callkit(id).ringing().is_none()
+        {
+            world.callkit_end(id);
+        } else {
+            world.user(id, UserAction::EndCall);
+        }
         Ok(())
     })
     .await;

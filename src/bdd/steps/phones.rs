@@ -1,6 +1,6 @@
 //! `Given`: the phones.
 
-use callsim_engine::phone::{Permission, PermissionStatus};
+use callsim_engine::io::{Permission, PermissionStatus};
 use callsim_sim::world::AppState;
 use cucumber::given;
 
@@ -119,6 +119,15 @@ async fn bluetooth(w: &mut CallWorld, who: String) {
 async fn relay_only(w: &mut CallWorld, who: String) {
     w.run(move |s| {
         s.setup(&who)?.config.relay_policy = true;
+        Ok(())
+    })
+    .await;
+}
+
+#[given(regex = r"^([A-Z][a-z]+) allows direct peer-to-peer calls$")]
+async fn direct_calls(w: &mut CallWorld, who: String) {
+    w.run(move |s| {
+        s.setup(&who)?.config.relay_policy = false;
         Ok(())
     })
     .await;

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-/// Identifies one CallKit action (`CXAction`) so the phone can fulfil or fail it later.
-pub type ActionId = u64;
+pub use crate::ids::ActionId;
+use crate::ids::CallUuid;
 
 /// What the phone asks of CallKit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,7 +17,7 @@ pub enum CallKitCommand {
     /// [`CallKitEvent::IncomingReported`].
     ReportNewIncomingCall {
         /// The call's UUID (lowercase).
-        uuid: String,
+        uuid: CallUuid,
         /// Who calls, as the screen shows it.
         caller: String,
         /// Whether it is a video call.
@@ -26,31 +26,37 @@ pub enum CallKitCommand {
     /// A `CXStartCallAction` transaction; CallKit answers with [`CallKitEvent::PerformStart`].
     RequestStartCall {
         /// The new call's UUID.
-        uuid: String,
+        uuid: CallUuid,
         /// Who is called.
         handle: String,
         /// Whether it is a video call.
         video: bool,
     },
+    /// A `CXAnswerCallAction` transaction (answering from the app); CallKit answers with
+    /// [`CallKitEvent::PerformAnswer`].
+    RequestAnswerCall {
+        /// The call to answer.
+        uuid: CallUuid,
+    },
     /// A `CXEndCallAction` transaction; CallKit answers with [`CallKitEvent::PerformEnd`].
     RequestEndCall {
         /// The call to end.
-        uuid: String,
+        uuid: CallUuid,
     },
     /// `reportOutgoingCall(startedConnectingAt:)`.
     ReportOutgoingStartedConnecting {
         /// The outgoing call.
-        uuid: String,
+        uuid: CallUuid,
     },
     /// `reportOutgoingCall(connectedAt:)`.
     ReportOutgoingConnected {
         /// The outgoing call.
-        uuid: String,
+        uuid: CallUuid,
     },
     /// `reportCall(with:endedAt:reason:)`: the call ended without a local action.
     ReportCallEnded {
         /// The call.
-        uuid: String,
+        uuid: CallUuid,
         /// Why.
         reason: EndReason,
     },
@@ -82,11 +88,12 @@ pub enum EndReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CallKitError {
-    /// A call with this UUID exists already.
+    /// `callUUIDAlreadyExists`: a call with this UUID exists already.
     DuplicateUuid,
-    /// The provider allows no more calls (one group of one call).
-    MaximumCallsExceeded,
-    /// No call with this UUID.
+    /// `maximumCallGroupsReached`: a transaction would exceed the provider's one call group.
+    /// Only transactions get it; an incoming report during a call rings with End & Accept.
+    MaximumCallGroupsReached,
+    /// `unknownCallUUID`: no call with this UUID.
     UnknownCall,
 }
 
@@ -101,14 +108,14 @@ pub enum CallKitEvent {
     /// The completion of `reportNewIncomingCall`.
     IncomingReported {
         /// The call reported.
-        uuid: String,
+        uuid: CallUuid,
         /// `Err` if CallKit refused it.
         result: Result<(), CallKitError>,
     },
     /// A requested transaction was refused.
     TransactionFailed {
         /// The call it was for.
-        uuid: String,
+        uuid: CallUuid,
         /// Why.
         error: CallKitError,
     },
@@ -117,28 +124,28 @@ pub enum CallKitEvent {
         /// The action to fulfil or fail.
         action: ActionId,
         /// The call.
-        uuid: String,
+        uuid: CallUuid,
     },
     /// `perform CXAnswerCallAction`: the user answered on the native screen.
     PerformAnswer {
         /// The action to fulfil or fail.
         action: ActionId,
         /// The call.
-        uuid: String,
+        uuid: CallUuid,
     },
     /// `perform CXEndCallAction`: the user declined or ended, or the app asked to end.
     PerformEnd {
         /// The action to fulfil or fail.
         action: ActionId,
         /// The call.
-        uuid: String,
+        uuid: CallUuid,
     },
     /// `perform CXSetMutedCallAction`.
     PerformSetMuted {
         /// The action to fulfil or fail.
         action: ActionId,
         /// The call.
-        uuid: String,
+        uuid: CallUuid,
         /// Mute or unmute.
         muted: bool,
     },
@@ -151,4 +158,9 @@ pub enum CallKitEvent {
     DidActivateAudioSession,
     /// `didDeactivate audioSession`.
     DidDeactivateAudioSession,
+    /// `CXCallObserver`: how many calls CallKit holds changed (`hasActiveCalls()`).
+    CallsChanged {
+        /// Calls CallKit holds now.
+        calls: usize,
+    },
 }

@@ -1,22 +1,23 @@
-//! The phone's timers: a named table of deadlines.
+//! The app's timers: a named table of deadlines (SimpleX's `asyncAfter`s and `Task.sleep`s).
 
 use std::collections::BTreeMap;
 
+use crate::ids::{ActionId, CallUuid};
 use crate::protocol::Timestamp;
 
-/// Every timer the phone arms (spec §3.9).
+/// Every timer the app arms.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Timer {
-    /// Poll every 500 ms, for at most 30 s, for the chat to run before answering through CallKit.
-    AnswerPoll,
-    /// 7 s after inviting: switch from the connecting sound to the in-call loop.
-    InCallSound,
-    /// 1 s after ending one call to accept another: start the new one.
+pub(crate) enum Timer {
+    /// The next 500 ms step of a CallKit answer's `waitUntilChatStarted`.
+    AnswerWait(ActionId),
+    /// 3 s after a CallKit call ended (`suspendOnEndCall`): suspend the chat again.
+    SuspendOnEndCall,
+    /// 1 s after accepting a call while another was active (`answerIncomingCall`).
     DelayedAnswer,
-    /// 3 s after a push-started call ends: suspend the chat again.
-    SuspendChat,
-    /// 1 s after reporting an expired VoIP push to CallKit: end that dummy call.
-    EndExpiredCall(String),
+    /// 1 s after reporting an expired VoIP push to CallKit (`reportExpiredCall`).
+    ExpiredCallEnd(CallUuid),
+    /// At once, after the current input: the `Task`s of `CallManager.endCall(call:)`.
+    EndTasks,
 }
 
 /// Deadlines by timer; arming a timer again moves its deadline.
@@ -28,14 +29,6 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) fn arm(&mut self, timer: Timer, at: Timestamp) {
         self.deadlines.insert(timer, at);
-    }
-
-    pub(crate) fn cancel(&mut self, timer: &Timer) {
-        self.deadlines.remove(timer);
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.deadlines.clear();
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {

@@ -4,18 +4,26 @@ use serde::Serialize;
 
 /// What the phone asks of the sound player.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum SoundCommand {
     /// Loop the ringtone, vibrating on each loop (in-app incoming call, no CallKit).
     StartRingtone,
     /// Stop the ringtone.
     StopRingtone,
-    /// Play the "connecting" sound for an outgoing call.
+    /// Loop the "connecting" sound for an outgoing call.
     StartConnectingSound,
-    /// Switch to the in-call ringback loop (7 s after calling).
+    /// Switch to the in-call ringback loop, once the invitation's delivery receipt came.
     StartInCallLoop,
     /// Stop the call sounds.
     StopCallSounds,
-    /// Vibrate, as on connect.
-    Vibrate,
+    /// Vibrate: short (a heavy haptic, on connect) or long (when a connected call's view
+    /// closes).
+    Vibrate {
+        /// The long alert vibration.
+        long: bool,
+    },
 }

@@ -24,6 +24,8 @@ pub enum AudioCategory {
     Ambient,
     /// When the call view disappears.
     SoloAmbient,
+    /// An outgoing video call's ringback on the speaker.
+    Playback,
 }
 
 /// `AVAudioSession.Mode` values the app uses.
