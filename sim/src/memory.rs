@@ -93,6 +93,8 @@ struct Host {
     phone: Phone,
     deadline: Option<Timestamp>,
     callkit: FakeCallKit,
+    /// When the world next wakes CallKit for its action timeouts.
+    callkit_wake: Option<Timestamp>,
     audio: FakeAudioSession,
     sound: FakeRinger,
     chat_start: u64,
@@ -150,6 +152,7 @@ impl MemoryWorld {
             phone: Phone::new(config),
             deadline: None,
             callkit: FakeCallKit::new(),
+            callkit_wake: None,
             audio: FakeAudioSession::new(uses_callkit),
             sound: FakeRinger::new(),
             chat_start: self.timing.chat_start,
@@ -272,8 +275,13 @@ impl MemoryWorld {
             }
             self.schedule(now, Event::Input(id, Input::CallKit(event)));
         }
+        // One wake-up for CallKit's earliest action deadline: a later or equal one is already
+        // covered by the wake-up scheduled.
         if let Some(at) = self.hosts[id].callkit.next_timeout() {
-            self.schedule(at, Event::CallKitTimeouts(id));
+            if self.hosts[id].callkit_wake.is_none_or(|wake| at < wake) {
+                self.hosts[id].callkit_wake = Some(at);
+                self.schedule(at, Event::CallKitTimeouts(id));
+            }
         }
     }
 
@@ -454,6 +462,9 @@ impl MemoryWorld {
                 self.apply_rtc(actions);
             }
             Event::CallKitTimeouts(id) => {
+                if self.hosts[id].callkit_wake == Some(self.now) {
+                    self.hosts[id].callkit_wake = None;
+                }
                 let events = self.hosts[id].callkit.fire_timeouts(self.now);
                 self.callkit_events(id, events);
             }
