@@ -298,7 +298,7 @@ fn call_rejects_bad_options_with_a_clear_error() {
                 "--media-loss",
                 "5",
             ][..],
-            "--media-loss shapes the simulated network",
+            "--media-loss is for the simulated world",
         ),
         (&["call", "--webrtc", "libwebrtc"][..], "invalid value"),
         (
@@ -427,4 +427,103 @@ fn bench_real_webrtc_connects_real_calls_and_prints_its_figures() {
     // Invite, ring, answer, offer and answer through the relay, ICE and DTLS: well under 2 s.
     assert!((300.0..2_000.0).contains(&figures[2].1), "{stdout}");
     assert!(figures[1].1 > 0.0, "{stdout}");
+}
+
+/// The CallKit answer race from one command line (errata A1): a push-woken callee whose chat
+/// needs 31 s answers 1 s after the ring; the answer waits at most 30 s, fails, and the call
+/// never connects, so the run exits 1. With 29 s the same call connects and exits 0.
+#[test]
+fn call_reproduces_the_callkit_answer_race_and_exits_1_when_the_call_did_not_connect() {
+    let late = callsim(
+        &[
+            "call",
+            "--callee-app",
+            "not-running",
+            "--chat-start",
+            "31",
+            "--answer-delay",
+            "1",
+        ],
+        b"",
+    );
+    let out = text(&late.stdout);
+    assert_eq!(late.status.code(), Some(1), "{out}");
+    assert!(out.contains("outcome: did not connect"), "{out}");
+    assert!(out.contains("not as asked: the call connects"), "{out}");
+    assert!(
+        out.contains("Bob: CallKit action failed"),
+        "the answer failed: {out}"
+    );
+
+    let in_time = callsim(
+        &[
+            "call",
+            "--callee-app",
+            "not-running",
+            "--chat-start",
+            "29",
+            "--answer-delay",
+            "1",
+        ],
+        b"",
+    );
+    assert_eq!(in_time.status.code(), Some(0), "{}", text(&in_time.stdout));
+}
+
+#[test]
+fn call_takes_the_scenario_languages_faults_timed_from_the_call_button() {
+    let held = callsim(&["call", "--hold", "x.call.answer", "--talk", "1"], b"");
+    let out = text(&held.stdout);
+    assert_eq!(
+        held.status.code(),
+        Some(1),
+        "the held answer never came: {out}"
+    );
+    assert!(out.contains("did not connect"), "{out}");
+    let released = callsim(
+        &[
+            "call",
+            "--hold",
+            "x.call.answer",
+            "--release-at",
+            "5",
+            "--partition",
+            "caller:1:2",
+            "--talk",
+            "1",
+        ],
+        b"",
+    );
+    let out = text(&released.stdout);
+    assert_eq!(released.status.code(), Some(0), "{out}");
+    let connected_at: f64 = out
+        .split("connected at ")
+        .nth(1)
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(connected_at > 5.0, "not before the release: {out}");
+    let china = callsim(&["call", "--china", "callee", "--talk", "1"], b"");
+    assert!(china.status.success(), "{}", text(&china.stdout));
+    assert!(
+        text(&china.stdout).contains("in-app call view rings"),
+        "{}",
+        text(&china.stdout)
+    );
+    for bad in [
+        vec!["call", "--hold", "x.call.nope"],
+        vec!["call", "--partition", "everyone:1:2"],
+        vec!["call", "--from", "Bob", "--to", "Bob"],
+        vec![
+            "call",
+            "--webrtc",
+            "real",
+            "--real-network",
+            "--partition",
+            "callee:1:1",
+        ],
+    ] {
+        let out = callsim(&bad, b"");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
 }

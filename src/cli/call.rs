@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use callsim_engine::io::UserAction;
+use callsim_engine::io::{MessageKind, UserAction};
 use callsim_engine::protocol::CallMediaType;
 use callsim_sim::loopback::{self, LoopbackCall};
-use callsim_sim::world::{Loss, TraceRecord, WorldBuilder, trace};
+use callsim_sim::world::{AppState, Loss, TICK_MS, TraceRecord, World, WorldBuilder, trace};
 
 use super::Media;
 
@@ -28,6 +28,85 @@ pub enum WebRtcBackend {
     Sim,
     /// webrtc-rs 0.21: real ICE, DTLS-SRTP and RTP (events and timing repeat, bytes do not).
     Real,
+}
+
+/// Where the callee's app is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppArg {
+    /// On screen, chat running.
+    Foreground,
+    /// In the background.
+    Background,
+    /// Suspended: woken by a push.
+    Suspended,
+    /// Not running: woken by a VoIP push.
+    NotRunning,
+}
+
+/// Which phones a setting applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Who {
+    /// The caller.
+    Caller,
+    /// The callee.
+    Callee,
+    /// Both.
+    Both,
+}
+
+impl Who {
+    fn includes(self, id: usize) -> bool {
+        matches!(
+            (self, id),
+            (Who::Both, _) | (Who::Caller, CALLER) | (Who::Callee, CALLEE)
+        )
+    }
+}
+
+/// A partition of one phone's link to the relay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Partition {
+    /// Whose link.
+    pub who: usize,
+    /// When it goes down, seconds after the call button.
+    pub at: f64,
+    /// For how long.
+    pub for_secs: f64,
+}
+
+fn parse_partition(text: &str) -> Result<Partition, String> {
+    let bad = || {
+        format!(
+            "--partition takes WHO:AT:FOR (caller or callee, seconds), e.g. callee:2:5, not {text:?}"
+        )
+    };
+    let mut parts = text.split(':');
+    let who = match parts.next() {
+        Some("caller") => CALLER,
+        Some("callee") => CALLEE,
+        _ => return Err(bad()),
+    };
+    let mut number = || {
+        parts
+            .next()
+            .and_then(|p| non_negative(p).ok())
+            .ok_or_else(bad)
+    };
+    let (at, for_secs) = (number()?, number()?);
+    Ok(Partition { who, at, for_secs })
+}
+
+fn parse_kind(text: &str) -> Result<MessageKind, String> {
+    MessageKind::from_tag(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not a message kind; the kinds are {}",
+            MessageKind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 /// Everything `callsim call` takes.
@@ -63,6 +142,43 @@ pub struct CallArgs {
     /// The WebRTC stack of both phones.
     #[arg(long, value_enum, default_value_t = WebRtcBackend::Sim)]
     pub webrtc: WebRtcBackend,
+    /// Seconds between the callee's phone ringing and the answer (CallKit or in-app).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
+    pub answer_delay: f64,
+    /// Where the callee's app is when the call comes (SimpleX suspends the chat of an app in
+    /// the background unless CallKit has an active call).
+    #[arg(long, value_enum, default_value_t = AppArg::Foreground)]
+    pub callee_app: AppArg,
+    /// Seconds the callee's chat takes to start when a push wakes it (the CallKit answer
+    /// waits for it up to 30 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.5, value_parser = non_negative, allow_negative_numbers = true)]
+    pub chat_start: f64,
+    /// Seconds the push that wakes the callee takes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.3, value_parser = non_negative, allow_negative_numbers = true)]
+    pub push_delay: f64,
+    /// Whose phone is in China (App Store country CHN: no CallKit).
+    #[arg(long, value_enum, value_name = "WHO")]
+    pub china: Option<Who>,
+    /// Who has turned CallKit off.
+    #[arg(long, value_enum, value_name = "WHO")]
+    pub callkit_off: Option<Who>,
+    /// Who allows direct peer-to-peer calls ("Always use relay" off; by default media goes
+    /// through TURN, SimpleX's default).
+    #[arg(long, value_enum, value_name = "WHO")]
+    pub direct: Option<Who>,
+    /// A partition of one phone's link to the relay: WHO:AT:FOR, seconds after the call button
+    /// (e.g. `callee:2:5`). May be given more than once.
+    #[arg(long, value_name = "WHO:AT:FOR", value_parser = parse_partition)]
+    pub partition: Vec<Partition>,
+    /// The relay crashes and comes back this many seconds after the call button.
+    #[arg(long, value_name = "AT", value_parser = non_negative, allow_negative_numbers = true)]
+    pub relay_restart: Option<f64>,
+    /// The relay holds every message of this kind (e.g. `x.call.answer`) until --release-at.
+    #[arg(long, value_name = "EVENT", value_parser = parse_kind)]
+    pub hold: Vec<MessageKind>,
+    /// When the held messages go out, seconds after the call button (default: never).
+    #[arg(long, value_name = "AT", value_parser = non_negative, allow_negative_numbers = true)]
+    pub release_at: Option<f64>,
     /// Run on the real network instead of the simulator: both phones in this process, media
     /// over real UDP sockets on 127.0.0.1, real time (needs `--webrtc real`; the network
     /// options do not apply, and a call of `--talk N` takes N seconds).
@@ -104,13 +220,18 @@ fn non_negative(text: &str) -> Result<f64, String> {
     }
 }
 
-/// What happened, in one line.
+/// What happened, in one line, and whether it is what was asked.
 #[derive(Debug, Clone)]
 pub struct CallOutcome {
     /// The line.
     pub summary: String,
     /// Whether the call connected.
     pub connected: bool,
+    /// What was asked of the call, in words.
+    pub asked: String,
+    /// Whether the call did it: connected and ended on both phones (or, with `--answer
+    /// none`, rang and ended when the caller hung up).
+    pub ok: bool,
 }
 
 const CALLER: usize = 0;
@@ -164,11 +285,19 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, String> {
         ("--media-latency", args.media_latency != 20),
         ("--media-loss", args.media_loss > 0.0),
         ("--relay-loss", args.relay_loss > 0.0),
+        ("--partition", !args.partition.is_empty()),
+        ("--relay-restart", args.relay_restart.is_some()),
+        ("--hold", !args.hold.is_empty()),
+        ("--callee-app", args.callee_app != AppArg::Foreground),
+        ("--china", args.china.is_some()),
+        ("--callkit-off", args.callkit_off.is_some()),
+        ("--direct", args.direct.is_some()),
+        ("--answer-delay", args.answer_delay > 0.0),
     ];
     if let Some((flag, _)) = simulated_only.iter().find(|(_, set)| *set) {
         return Err(format!(
-            "{flag} shapes the simulated network; on --real-network the kernel's loopback \
-             carries the media"
+            "{flag} is for the simulated world; on --real-network both phones run in this \
+             process on the kernel's loopback, as they are"
         ));
     }
     let call = LoopbackCall {
@@ -212,25 +341,135 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, String> {
         outcome: CallOutcome {
             summary,
             connected: done.connected_at.is_some(),
+            asked: match args.answer {
+                Answer::None => format!("{}'s phone rings", args.to),
+                _ => "the call connects".to_owned(),
+            },
+            ok: match args.answer {
+                Answer::None => done.rang,
+                _ => done.connected_at.is_some(),
+            },
         },
     })
 }
 
+/// A fault that happens at a time of the run.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    RelayLink { who: usize, up: bool },
+    RelayRestart,
+    Release,
+}
+
+/// The run's timed faults, soonest first, applied as simulated time reaches them.
+struct Timeline {
+    start: u64,
+    faults: Vec<(u64, Fault)>,
+}
+
+impl Timeline {
+    fn new(args: &CallArgs, start: u64) -> Self {
+        let ms = |s: f64| start + (s * 1000.0).round() as u64;
+        let mut faults = Vec::new();
+        for p in &args.partition {
+            faults.push((
+                ms(p.at),
+                Fault::RelayLink {
+                    who: p.who,
+                    up: false,
+                },
+            ));
+            faults.push((
+                ms(p.at + p.for_secs),
+                Fault::RelayLink {
+                    who: p.who,
+                    up: true,
+                },
+            ));
+        }
+        if let Some(at) = args.relay_restart {
+            faults.push((ms(at), Fault::RelayRestart));
+        }
+        if let Some(at) = args.release_at {
+            faults.push((ms(at), Fault::Release));
+        }
+        faults.sort_by_key(|(at, _)| *at);
+        Timeline { start, faults }
+    }
+
+    fn apply_due(&mut self, w: &mut World) {
+        let now = w.now().0;
+        while self.faults.first().is_some_and(|(at, _)| *at <= now) {
+            let (_, fault) = self.faults.remove(0);
+            match fault {
+                Fault::RelayLink { who, up } => w.set_relay_link(who, up),
+                Fault::RelayRestart => w.relay_restart(),
+                Fault::Release => {
+                    for id in [CALLER, CALLEE] {
+                        w.release(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs tick by tick, faults applied on time, until `done` or `ms` have passed.
+    fn run_until(
+        &mut self,
+        w: &mut World,
+        ms: u64,
+        done: impl Fn(&World) -> bool,
+    ) -> Result<bool, String> {
+        let end = w.now().0 + ms;
+        loop {
+            self.apply_due(w);
+            if done(w) {
+                return Ok(true);
+            }
+            if w.now().0 >= end {
+                return Ok(false);
+            }
+            w.run_for(TICK_MS).map_err(|e| e.to_string())?;
+        }
+    }
+
+    fn seconds_since_start(&self, w: &World) -> f64 {
+        (w.now().0 - self.start) as f64 / 1000.0
+    }
+}
+
 fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
     let real = args.webrtc == WebRtcBackend::Real;
+    if real && args.direct.is_some_and(|d| d != Who::Both) {
+        return Err("--webrtc real has no TURN server in the world yet: its calls go peer to peer (leave --direct out)".into());
+    }
     let mut builder = WorldBuilder::new(args.seed);
-    let caller = builder.phone(&args.from);
-    caller.relay_latency_ms = args.relay_latency;
-    caller.real_webrtc = real;
-    // The real stack has no TURN server in the world: its calls go peer to peer.
-    caller.config.relay_policy = !real;
-    let callee = builder.phone(&args.to);
-    callee.relay_latency_ms = args.relay_latency;
-    callee.real_webrtc = real;
-    callee.config.relay_policy = !real;
+    for (id, name) in [(CALLER, &args.from), (CALLEE, &args.to)] {
+        let phone = builder.phone(name);
+        phone.relay_latency_ms = args.relay_latency;
+        phone.real_webrtc = real;
+        // The real stack has no TURN server in the world: its calls go peer to peer.
+        phone.config.relay_policy = !real && !args.direct.is_some_and(|d| d.includes(id));
+        if args.china.is_some_and(|w| w.includes(id)) {
+            phone.config.country = "CHN".into();
+        }
+        if args.callkit_off.is_some_and(|w| w.includes(id)) {
+            phone.config.callkit_enabled = false;
+        }
+    }
+    let callee = builder.setup(CALLEE);
     if args.answer == Answer::App {
         callee.config.callkit_enabled = false;
     }
+    callee.app = match args.callee_app {
+        AppArg::Foreground => AppState::Foreground,
+        AppArg::Background => AppState::Background,
+        AppArg::Suspended => AppState::Suspended,
+        AppArg::NotRunning => AppState::NotRunning,
+    };
+    callee.chat_start_ms = (args.chat_start * 1000.0).round() as u64;
+    callee.push_delay_ms = (args.push_delay * 1000.0).round() as u64;
+    let in_app = !builder.phones()[CALLEE].config.use_callkit();
     let mut w = builder.build();
     w.set_media_latency(CALLER, CALLEE, args.media_latency);
     if args.media_loss > 0.0 {
@@ -241,30 +480,43 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
         if args.relay_loss > 0.0 {
             w.set_relay_loss(id, args.relay_loss / 100.0);
         }
+        for kind in &args.hold {
+            w.hold(id, *kind);
+        }
     }
     let media = media_of(args);
     let talk_ms = (args.talk * 1000.0).round() as u64;
-    let fail = |e: callsim_sim::world::WorldError| e.to_string();
+    let mut timeline = Timeline::new(args, w.now().0);
     w.start_call(CALLER, CALLEE, media);
-    let rang = w.run_until(60_000, |w| w.ringing(CALLEE)).map_err(fail)?;
-    match args.answer {
-        Answer::Callkit if rang => {
-            w.callkit_answer(CALLEE);
-        }
-        Answer::App if rang => {
+    let ring_limit = 60_000 + (args.push_delay * 1000.0) as u64;
+    let rang = timeline.run_until(&mut w, ring_limit, |w| w.ringing(CALLEE))?;
+    let mut answered = false;
+    if rang && args.answer != Answer::None {
+        let delay = (args.answer_delay * 1000.0).round() as u64;
+        timeline.run_until(&mut w, delay, |_| false)?;
+        answered = if in_app || args.answer == Answer::App {
             let contact_id = w.contact_id(CALLER);
-            w.user(CALLEE, UserAction::AcceptCall { contact_id });
-        }
-        _ => {}
+            let showing = w.with_phone(CALLEE, |p| p.app().incoming_view() == Some(contact_id));
+            if showing {
+                w.user(CALLEE, UserAction::AcceptCall { contact_id });
+            }
+            showing
+        } else {
+            w.callkit_answer(CALLEE)
+        };
     }
-    let connected = args.answer != Answer::None
-        && rang
-        && w.run_until(60_000, |w| w.connected(CALLER, CALLEE))
-            .map_err(fail)?;
+    let connected =
+        answered && timeline.run_until(&mut w, 60_000, |w| w.connected(CALLER, CALLEE))?;
     let connected_at = w.now();
-    w.run_for(talk_ms).map_err(fail)?;
+    timeline.run_until(&mut w, talk_ms, |_| false)?;
     w.user(CALLER, UserAction::EndCall);
-    w.run_for(2_000).map_err(fail)?;
+    let idle = |w: &World| {
+        [CALLER, CALLEE]
+            .iter()
+            .all(|&id| w.call_state(id).is_none() && !w.ringing(id))
+    };
+    let ended = timeline.run_until(&mut w, 10_000, idle)?;
+    let ended_at = timeline.seconds_since_start(&w);
 
     let item = |id, peer| {
         w.call_item(id, peer)
@@ -273,6 +525,11 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
     let stats = w.rtc_stats(CALLEE);
     let how = if !rang {
         format!("{}'s phone never rang", args.to)
+    } else if args.answer != Answer::None && !answered {
+        format!(
+            "{} could not answer: nothing was ringing to answer",
+            args.to
+        )
     } else if connected {
         format!(
             "connected at {connected_at}, talked {:.1}s, ended",
@@ -281,8 +538,29 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
     } else {
         "did not connect".to_owned()
     };
+    let (asked, ok) = match args.answer {
+        Answer::None => (
+            format!(
+                "{}'s phone rings and the call ends when {} hangs up",
+                args.to, args.from
+            ),
+            rang && ended,
+        ),
+        _ => (
+            format!(
+                "the call connects, then ends on both phones when {} hangs up",
+                args.from
+            ),
+            connected && ended,
+        ),
+    };
+    let ending = if ended {
+        format!("both phones idle at {ended_at:.1}s")
+    } else {
+        "a phone still had a call 10 s after the hang-up".to_owned()
+    };
     let summary = format!(
-        "outcome: {how}; {}: {}; {}: {}; {} received {} audio frames ({} undecryptable); seed {}",
+        "outcome: {how}; {ending}; {}: {}; {}: {}; {} received {} audio frames ({} undecryptable); seed {}",
         args.from,
         item(CALLER, CALLEE),
         args.to,
@@ -295,7 +573,12 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
     Ok(CallRun {
         names: vec![args.from.clone(), args.to.clone()],
         trace: w.trace(),
-        outcome: CallOutcome { summary, connected },
+        outcome: CallOutcome {
+            summary,
+            connected,
+            asked,
+            ok,
+        },
     })
 }
 
@@ -305,6 +588,9 @@ pub fn print(args: &CallArgs, run: &CallRun, out: &mut impl Write) -> Result<(),
         writeln!(out, "{line}")?;
     }
     writeln!(out, "{}", run.outcome.summary)?;
+    if !run.outcome.ok {
+        writeln!(out, "not as asked: {}", run.outcome.asked)?;
+    }
     let jsonl: String = run
         .trace
         .iter()
