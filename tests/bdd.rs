@@ -1,19 +1,51 @@
-//! `cargo test` runs the scenarios in `features/` through the same runner as `callsim bdd`.
+//! `cargo test` runs every scenario in `features/` as a test of its own (a libtest harness), so
+//! `cargo test --test bdd -- --list`, name filters and `cargo nextest run` (list, filter,
+//! `--partition`, JUnit) see scenarios as tests. Each runs with its own seed, as `callsim bdd`
+//! runs it; a failure says why and how to replay it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use callsim::bdd::{BddOptions, Replay, catalog, exec, replay_command, test_name};
+use libtest_mimic::{Arguments, Failed, Trial};
+
 fn main() -> ExitCode {
-    let features = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("features");
-    let mut options = callsim::bdd::BddOptions::new(vec![features]);
-    options.artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/callsim-bdd");
-    let mut out = std::io::stdout();
-    match callsim::bdd::run(&options, &mut out) {
-        Ok(summary) if summary.succeeded() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("bdd: {error}");
-            ExitCode::FAILURE
-        }
+    let args = Arguments::from_args();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (specs, problems) = catalog::load(&[PathBuf::from("features")].map(|p| root.join(p)));
+    let options = BddOptions::new(Vec::new());
+    let settings = exec::ExecSettings {
+        artifacts: root.join("target/callsim-bdd"),
+        keep_artifacts: false,
+        max_sim_ms: options.max_sim_ms,
+    };
+    let mut trials: Vec<Trial> = problems
+        .into_iter()
+        .map(|problem| {
+            let name = format!("feature file {}", problem.file.display());
+            Trial::test(name, move || Err(Failed::from(problem.to_string())))
+        })
+        .collect();
+    for spec in specs {
+        let settings = settings.clone();
+        trials.push(Trial::test(test_name(&spec), move || {
+            let seed = spec.seed();
+            let outcome = exec::run(&spec, seed, &settings);
+            if outcome.passed {
+                return Ok(());
+            }
+            let mut text = format!(
+                "{}: {}\n{}\nseed: {seed}\nreplay: {}\n",
+                spec.location(),
+                spec.name,
+                outcome.failure.unwrap_or_default(),
+                replay_command(&Replay::CargoTest, &spec, seed)
+            );
+            for file in &outcome.artifacts {
+                text.push_str(&format!("wrote: {}\n", file.display()));
+            }
+            Err(Failed::from(text))
+        }));
     }
+    libtest_mimic::run(&args, trials).exit_code()
 }

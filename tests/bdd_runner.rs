@@ -65,7 +65,7 @@ fn a_broken_expectation_shows_seed_replay_and_traces_and_the_replay_fails_the_sa
     options.artifacts = dir.join("artifacts");
     let (summary, report) = run_with(&options);
 
-    assert!(summary.failed, "{report}");
+    assert!(!summary.succeeded(), "{report}");
     assert_eq!(summary.scenarios.len(), 2, "{report}");
     let broken = summary
         .scenarios
@@ -83,7 +83,7 @@ fn a_broken_expectation_shows_seed_replay_and_traces_and_the_replay_fails_the_sa
         "{report}"
     );
     assert!(
-        report.contains(&format!("replay: {}", broken.replay())),
+        report.contains(&format!("replay: {}", broken.replay)),
         "{report}"
     );
     assert!(report.contains("1 passed, 1 failed"), "{report}");
@@ -96,7 +96,7 @@ fn a_broken_expectation_shows_seed_replay_and_traces_and_the_replay_fails_the_sa
     assert!(trace.contains("x.call.inv"), "the trace shows the call");
 
     // The replay command, parsed as the CLI parses it, runs that scenario alone and fails alike.
-    let args = replay_args(&broken.replay());
+    let args = replay_args(&broken.replay);
     let cli = <callsim::cli::Cli as clap::Parser>::try_parse_from(
         std::iter::once("callsim".to_owned()).chain(args),
     )
@@ -149,12 +149,12 @@ fn the_suite_run_twice_with_different_concurrency_gives_the_same_results_and_tra
         options.keep_artifacts = true;
         options.concurrency = concurrency;
         let (summary, report) = run_with(&options);
-        assert!(!summary.failed, "{report}");
+        assert!(summary.succeeded(), "{report}");
         let results: Vec<_> = summary
             .scenarios
             .iter()
             .map(|s| {
-                let real_stack = s.feature.ends_with("real_webrtc.feature");
+                let real_stack = s.file.ends_with("real_webrtc.feature");
                 let sim_ms = (!real_stack).then_some(s.sim_ms);
                 (s.name.clone(), s.seed, s.passed, sim_ms)
             })
@@ -193,11 +193,11 @@ fn bad_input_is_a_clear_error() {
     options.artifacts = dir.join("artifacts");
     let (summary, report) = run_with(&options);
     assert!(
-        summary.failed,
+        !summary.succeeded(),
         "an unknown step is never skipped silently: {report}"
     );
     assert!(
-        report.contains(r#"line 4: "When Alice sings" is not a step"#),
+        report.contains("line 4: When Alice sings: not a step of the scenario language"),
         "{report}"
     );
 
@@ -208,7 +208,7 @@ fn bad_input_is_a_clear_error() {
     )
     .expect("feature file");
     let (summary, report) = run_with(&BddOptions::new(vec![twice]));
-    assert!(summary.failed, "{report}");
+    assert!(!summary.succeeded(), "{report}");
     assert!(
         report.contains(r#"two scenarios are named "same" (lines 2 and 4)"#),
         "{report}"
@@ -304,4 +304,258 @@ fn steps_fail_when_their_words_are_not_true() {
         "{report}"
     );
     assert_eq!(why("a relay fault"), "", "{report}");
+}
+
+/// Runs `text` as a feature file of its own; returns the summary and the report.
+fn run_text(name: &str, text: &str, tweak: impl FnOnce(&mut BddOptions)) -> (RunSummary, String) {
+    let dir = scratch(name);
+    let feature = dir.join(format!("{name}.feature"));
+    fs::write(&feature, text).expect("feature file");
+    let mut options = BddOptions::new(vec![feature]);
+    options.artifacts = dir.join("artifacts");
+    tweak(&mut options);
+    run_with(&options)
+}
+
+fn failure_of(summary: &RunSummary, name: &str) -> String {
+    summary
+        .scenarios
+        .iter()
+        .find(|s| s.name.starts_with(name))
+        .unwrap_or_else(|| panic!("{name} ran"))
+        .failure
+        .clone()
+        .unwrap_or_default()
+}
+
+/// Each of these passed before the runner asked "within" steps for their subject (issue 13):
+/// the moment before the invitation arrived counted as Bob's call having ended.
+const WITHIN: &str = r#"Feature: within needs its subject
+
+  Scenario: a ringing phone has not ended its call
+    Given Alice and Bob are contacts
+    When Alice starts an audio call to Bob
+    Then Bob's call ends within 1 second
+
+  Scenario: no call at all has nothing to end
+    Given Alice and Bob are contacts
+    When 1 second passes
+    Then Bob's call ends within 1 second
+
+  Scenario: no call at all has nothing to connect
+    Given Alice and Bob are contacts
+    When 1 second passes
+    Then the call between Alice and Bob connects within 1 second
+
+  Scenario: a decline ends the ringing call within its own step's window
+    Given Alice and Bob are contacts
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 2 seconds
+    When Bob declines the call through CallKit
+    Then Bob's call ends within 1 second
+"#;
+
+#[test]
+fn within_steps_need_their_subject_and_an_outcome_after_it() {
+    let (summary, report) = run_text("within", WITHIN, |_| {});
+    assert!(
+        failure_of(&summary, "a ringing phone").contains("Bob's call did not end within 1 s"),
+        "{report}"
+    );
+    assert!(
+        failure_of(&summary, "a ringing phone").contains("the phone is ringing"),
+        "the state at the deadline: {report}"
+    );
+    assert!(
+        failure_of(&summary, "no call at all has nothing to end")
+            .contains("had no call and no ringing invitation to end"),
+        "{report}"
+    );
+    assert!(
+        failure_of(&summary, "no call at all has nothing to connect")
+            .contains("there was no call between Alice and Bob to connect"),
+        "{report}"
+    );
+    assert_eq!(failure_of(&summary, "a decline"), "", "{report}");
+}
+
+const NUMBERS: &str = r#"Feature: numbers that do not fit
+
+  Scenario: a wait that wraps around
+    Given Alice and Bob are contacts
+    When 18446744073709552 seconds pass
+
+  Scenario: a negative wait
+    Given Alice and Bob are contacts
+    When -5 seconds pass
+
+  Scenario: a fractional deadline
+    Given Alice and Bob are contacts
+    When Alice starts an audio call to Bob
+    Then Bob's phone rings within 2.5 seconds
+
+  Scenario: a number too large to parse
+    Given Alice and Bob are contacts
+    When 99999999999999999999999 milliseconds pass
+
+  Scenario: a wait past the simulated-time limit
+    Given Alice and Bob are contacts
+    When 50 seconds pass
+    And 50 seconds pass
+"#;
+
+#[test]
+fn numbers_too_large_negative_or_fractional_are_errors_naming_the_step() {
+    let (summary, report) = run_text("numbers", NUMBERS, |o| o.max_sim_ms = 60_000);
+    assert_eq!(summary.passed(), 0, "{report}");
+    let wrap = failure_of(&summary, "a wait that wraps");
+    assert!(
+        wrap.contains("line 5: When 18446744073709552 seconds pass"),
+        "{wrap}"
+    );
+    assert!(wrap.contains("longer than a scenario may run"), "{wrap}");
+    assert!(
+        failure_of(&summary, "a negative wait").contains("whole number from 0 up, not \"-5\""),
+        "{report}"
+    );
+    assert!(
+        failure_of(&summary, "a fractional deadline").contains("not \"2.5\""),
+        "{report}"
+    );
+    assert!(
+        failure_of(&summary, "a number too large").contains("too large for this step"),
+        "{report}"
+    );
+    let limit = failure_of(&summary, "a wait past");
+    assert!(
+        limit.contains("line 23: And 50 seconds pass"),
+        "the second wait: {limit}"
+    );
+    assert!(
+        limit.contains("limit of 1 min of simulated time"),
+        "{limit}"
+    );
+}
+
+#[test]
+fn an_unknown_step_gets_did_you_mean_and_a_syntax_error_its_place() {
+    let (summary, report) = run_text(
+        "unknown",
+        "Feature: x\n  Scenario: a typo\n    Given Alice and Bob are contacts\n    When Alice starts an audio call to Bob\n    Then Bob's phone ring within 2 seconds\n",
+        |_| {},
+    );
+    assert!(!summary.succeeded());
+    assert!(
+        report.contains("did you mean: Then Bob's phone rings within N seconds"),
+        "{report}"
+    );
+
+    let (summary, report) = run_text(
+        "syntax",
+        "Feature: x\n  Scenarios are what this file has\n\n  Scenario: s\n    Given Alice and Bob are contacts\n",
+        |_| {},
+    );
+    assert!(!summary.succeeded(), "{report}");
+    assert_eq!(summary.problems.len(), 1, "{report}");
+    let problem = summary.problems[0].to_string();
+    assert!(problem.contains("syntax.feature:"), "{problem}");
+    assert!(summary.problems[0].line.is_some(), "{problem}");
+    assert!(
+        report.contains("FAIL ") && report.contains("expected one of"),
+        "{report}"
+    );
+}
+
+#[test]
+fn seeds_runs_each_scenario_per_seed_and_lists_the_failing_seeds() {
+    let (summary, report) = run_text(
+        "seeds",
+        "Feature: s\n  Scenario: a call\n    Given Alice and Bob are contacts\n    When Alice starts an audio call to Bob\n    Then Bob's phone rings within 2 seconds\n\n  Scenario: always wrong\n    Given Alice and Bob are contacts\n    Then Alice's call state is \"connected\"\n",
+        |o| o.seeds = Some((1, 5)),
+    );
+    assert_eq!(summary.scenarios.len(), 10, "{report}");
+    assert!(report.contains("a call: 5 seeds, 0 failed"), "{report}");
+    assert!(
+        report.contains("always wrong: 5 seeds, 5 failed: 1, 2, 3, 4, 5"),
+        "{report}"
+    );
+    assert!(
+        report.contains("--seed 1"),
+        "a replay per failing seed: {report}"
+    );
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_a_failure() {
+    let mut text = String::from(
+        "Feature: f\n  Scenario: first fails\n    Given Alice and Bob are contacts\n    Then Alice's call state is \"connected\"\n",
+    );
+    for i in 0..6 {
+        text.push_str(&format!("\n  Scenario: later {i}\n    Given Alice and Bob are contacts\n    When 1 second passes\n"));
+    }
+    let (summary, report) = run_text("failfast", &text, |o| {
+        o.fail_fast = true;
+        o.concurrency = 1;
+    });
+    assert_eq!(summary.scenarios.len(), 1, "{report}");
+    assert_eq!(summary.not_run, 6, "{report}");
+    assert!(!summary.succeeded());
+    assert!(report.contains("6 scenario run(s) not started"), "{report}");
+}
+
+#[test]
+fn a_pinned_seed_overridden_by_seed_is_named_and_list_runs_nothing() {
+    let text =
+        "Feature: p\n  @seed(42)\n  Scenario: pinned\n    Given Alice and Bob are contacts\n";
+    let (summary, report) = run_text("pinned", text, |o| o.seed = Some(7));
+    assert_eq!(summary.scenarios[0].seed, 7);
+    assert!(
+        report.contains("pinned by @seed(N) run with the seeds asked for"),
+        "{report}"
+    );
+    let (summary, report) = run_text("list", text, |o| o.list = true);
+    assert!(summary.scenarios.is_empty());
+    assert!(
+        report.contains("list.feature:3: pinned [@seed(42)] seed 42"),
+        "{report}"
+    );
+}
+
+#[test]
+fn an_unwritable_artifacts_folder_is_an_error_before_anything_runs() {
+    let dir = scratch("unwritable");
+    let blocker = dir.join("file");
+    fs::write(&blocker, "not a folder").expect("file");
+    let mut options = BddOptions::new(vec![
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("features"),
+    ]);
+    options.artifacts = blocker.join("artifacts");
+    let err = run(&options, &mut Vec::new()).expect_err("refused");
+    assert!(err.contains("artifacts"), "{err}");
+    let mut options = BddOptions::new(vec![dir.clone()]);
+    options.concurrency = 0;
+    let err = run(&options, &mut Vec::new()).expect_err("refused");
+    assert!(err.contains("--concurrency must be at least 1"), "{err}");
+}
+
+#[test]
+fn a_now_check_that_fails_while_a_message_is_on_its_way_says_so() {
+    let (summary, report) = run_text(
+        "inflight",
+        "Feature: f\n  Scenario: held answer\n    Given Alice and Bob are contacts\n    And the relay holds every \"x.call.answer\" message to Bob\n    When Alice starts an audio call to Bob\n    Then Bob's phone rings within 2 seconds\n    When Bob answers the call through CallKit\n    And 3 seconds pass\n    Then Bob's call state is \"connected\"\n\n  Scenario: too soon\n    Given Alice and Bob are contacts\n    When Alice starts an audio call to Bob\n    Then Bob's phone is ringing\n",
+        |_| {},
+    );
+    let held = failure_of(&summary, "held answer");
+    assert!(
+        held.contains("x.call.answer from Alice")
+            && held.contains("held at the relay by the scenario"),
+        "{report}"
+    );
+    let soon = failure_of(&summary, "too soon");
+    assert!(soon.contains("x.call.inv from Alice"), "{report}");
+    assert!(soon.contains("due about"), "{report}");
+    assert!(
+        soon.contains("a \"within N seconds\" step waits for them"),
+        "{report}"
+    );
 }

@@ -43,14 +43,13 @@ pub(crate) fn encode_into<'a>(bytes: &[u8], buf: &'a mut [u8]) -> &'a str {
 pub(crate) fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], Error> {
     // The common case without allocating; anything else takes the path with precise errors.
     let mut buf = [0u8; 64];
-    if N <= buf.len() {
-        if let Ok(len) = ENGINE.decode_slice(text, &mut buf) {
-            if len == N {
-                let mut out = [0u8; N];
-                out.copy_from_slice(&buf[..N]);
-                return Ok(out);
-            }
-        }
+    if N <= buf.len()
+        && let Ok(len) = ENGINE.decode_slice(text, &mut buf)
+        && len == N
+    {
+        let mut out = [0u8; N];
+        out.copy_from_slice(&buf[..N]);
+        return Ok(out);
     }
     let bytes = decode(text)?;
     <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| Error::WrongLength {

@@ -182,12 +182,12 @@ impl Pair {
                 break;
             }
             self.now = self.now.max(next);
-            if let Some(entry) = self.in_flight.first_entry() {
-                if entry.key().0 <= self.now {
-                    let (who, input) = entry.remove();
-                    self.feed(who, input);
-                    continue;
-                }
+            if let Some(entry) = self.in_flight.first_entry()
+                && entry.key().0 <= self.now
+            {
+                let (who, input) = entry.remove();
+                self.feed(who, input);
+                continue;
             }
             for who in [ALICE, BOB] {
                 if self.deadlines[who].is_some_and(|d| d <= self.now) {

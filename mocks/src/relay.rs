@@ -110,6 +110,15 @@ impl Relay {
         self.subscribed.contains(&client)
     }
 
+    /// The messages held back from `from` to `to` (a hold the scenario asked for), oldest
+    /// first.
+    pub fn held(&self, from: ClientId, to: ClientId) -> Vec<RelayMessage> {
+        self.queues
+            .get(&(from, to))
+            .map(|q| q.held.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The messages waiting from `from` to `to`, oldest first (held ones excluded).
     pub fn queue(&self, from: ClientId, to: ClientId) -> Vec<RelayMessage> {
         self.queues
@@ -180,14 +189,15 @@ impl Relay {
     pub fn ack(&mut self, from: ClientId, to: ClientId, id: u64) -> Vec<RelayAction> {
         let twice = self.duplicates.get(&to).cloned();
         let queue = self.queues.entry((from, to)).or_default();
-        if let Some(message) = queue.messages.iter_mut().find(|m| m.id == id) {
-            if !message.redelivered && matches_tag(twice.as_ref(), message.event) {
-                message.redelivered = true;
-                if queue.in_flight == Some(id) {
-                    queue.in_flight = None;
-                }
-                return self.next_delivery(from, to).into_iter().collect();
+        if let Some(message) = queue.messages.iter_mut().find(|m| m.id == id)
+            && !message.redelivered
+            && matches_tag(twice.as_ref(), message.event)
+        {
+            message.redelivered = true;
+            if queue.in_flight == Some(id) {
+                queue.in_flight = None;
             }
+            return self.next_delivery(from, to).into_iter().collect();
         }
         let before = queue.messages.len();
         queue.messages.retain(|m| m.id != id);

@@ -277,11 +277,11 @@ impl MemoryWorld {
         }
         // One wake-up for CallKit's earliest action deadline: a later or equal one is already
         // covered by the wake-up scheduled.
-        if let Some(at) = self.hosts[id].callkit.next_timeout() {
-            if self.hosts[id].callkit_wake.is_none_or(|wake| at < wake) {
-                self.hosts[id].callkit_wake = Some(at);
-                self.schedule(at, Event::CallKitTimeouts(id));
-            }
+        if let Some(at) = self.hosts[id].callkit.next_timeout()
+            && self.hosts[id].callkit_wake.is_none_or(|wake| at < wake)
+        {
+            self.hosts[id].callkit_wake = Some(at);
+            self.schedule(at, Event::CallKitTimeouts(id));
         }
     }
 

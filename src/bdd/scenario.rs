@@ -1,7 +1,5 @@
-//! One scenario's state: its phones as set up by the `Given`s, then its turmoil world.
-//!
-//! It lives on the scenario's own thread (turmoil's simulation cannot move between threads);
-//! steps reach it through [`super::ScenarioHandle`].
+//! One scenario's state: its phones as set up by the `Given`s, then its turmoil world. It lives
+//! on the thread that runs the scenario (turmoil's simulation cannot move between threads).
 
 use std::collections::BTreeMap;
 
@@ -52,6 +50,17 @@ impl Observed {
     }
 }
 
+/// How a "within N seconds" check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Within {
+    /// The outcome came, at this time, after its subject existed.
+    Held(Timestamp),
+    /// The subject existed, but the outcome did not come by the deadline.
+    Missed,
+    /// The subject never existed in the window (no call to end, no call to connect).
+    NoSubject,
+}
+
 /// What a scenario has set up and run so far.
 pub struct ScenarioState {
     /// The seed of the run.
@@ -64,6 +73,9 @@ pub struct ScenarioState {
     pub(crate) media_loss_rate: BTreeMap<(PhoneId, PhoneId), f64>,
     /// When the last `When` step ended: "within N seconds" counts from here.
     last_when: Timestamp,
+    /// When the last `When` began: an action's own tick belongs to the window of the next
+    /// "within" check, so what it changed at once (a decline ending a ringing call) counts.
+    when_began: Timestamp,
     /// Phones that must not ring from now to the end (`Then X's phone does not ring`).
     never_ring: Vec<PhoneId>,
     ring_violation: Option<String>,
@@ -76,6 +88,36 @@ pub struct ScenarioState {
     media_at_connect: BTreeMap<PhoneId, RtcStats>,
     /// Every phone runs the real WebRTC stack (webrtc-rs) instead of SimRtc.
     real_webrtc: bool,
+    /// The simulated time the scenario may run, in ms.
+    max_sim_ms: u64,
+}
+
+/// The simulated time a scenario may run unless told otherwise: 15 minutes.
+pub const DEFAULT_MAX_SIM_MS: u64 = 15 * 60 * 1000;
+
+/// A call item's status as the chat shows it.
+fn status_words(status: CICallStatus) -> &'static str {
+    match status {
+        CICallStatus::Pending => "calling...",
+        CICallStatus::Missed => "missed",
+        CICallStatus::Rejected => "rejected",
+        CICallStatus::Accepted => "accepted",
+        CICallStatus::Negotiated => "connecting...",
+        CICallStatus::Progress => "in progress",
+        CICallStatus::Ended => "ended",
+        CICallStatus::Error => "error",
+    }
+}
+
+/// `N ms` as a person reads it: `450 ms`, `12.5 s`, `15 min`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{} min", ms / 60_000)
+    } else {
+        format!("{} s", ms as f64 / 1000.0)
+    }
 }
 
 impl std::fmt::Debug for ScenarioState {
@@ -98,13 +140,40 @@ impl ScenarioState {
             deferred: Vec::new(),
             media_loss_rate: BTreeMap::new(),
             last_when: Timestamp(0),
+            when_began: Timestamp(0),
             never_ring: Vec::new(),
             ring_violation: None,
             last_item_at_kill: BTreeMap::new(),
             history: Vec::new(),
             media_at_connect: BTreeMap::new(),
             real_webrtc: false,
+            max_sim_ms: DEFAULT_MAX_SIM_MS,
         }
+    }
+
+    /// Whether the phones run the real WebRTC stack (whose runs repeat events and timing, not
+    /// bytes).
+    pub fn real_webrtc(&self) -> bool {
+        self.real_webrtc
+    }
+
+    /// Limits the simulated time the scenario may run.
+    pub fn set_max_sim_ms(&mut self, ms: u64) {
+        self.max_sim_ms = ms;
+    }
+
+    /// `n` units of `unit_ms` as ms, refused when it does not fit the scenario's
+    /// simulated-time limit (or a number at all).
+    pub fn duration(&self, n: u64, unit_ms: u64) -> StepResult<u64> {
+        n.checked_mul(unit_ms)
+            .filter(|ms| *ms <= self.max_sim_ms)
+            .ok_or_else(|| {
+                format!(
+                    "{n} {} is longer than a scenario may run ({} of simulated time; --max-sim-time changes it)",
+                    if unit_ms == 1000 { "seconds" } else { "milliseconds" },
+                    human_ms(self.max_sim_ms)
+                )
+            })
     }
 
     /// The phone of a person named in a `Given ... are contacts` step.
@@ -196,7 +265,16 @@ impl ScenarioState {
     /// Runs simulated time a tick at a time, recording what the phones show and checking the
     /// standing "does not ring" guards at every tick.
     pub fn advance(&mut self, ms: u64) -> StepResult {
-        let end = self.world()?.now().add_ms(ms);
+        let now = self.world()?.now();
+        let end = now.add_ms(ms);
+        if end.0 > self.max_sim_ms {
+            return Err(format!(
+                "the scenario would run past its limit of {} of simulated time (at {}, {} more asked; --max-sim-time changes it)",
+                human_ms(self.max_sim_ms),
+                human_ms(now.0),
+                human_ms(ms)
+            ));
+        }
         loop {
             self.observe()?;
             self.check_guards()?;
@@ -249,29 +327,114 @@ impl ScenarioState {
     /// running the world as far as needed. A moment an earlier step already ran past counts
     /// as it was then, not as it is now.
     pub fn within(&mut self, seconds: u64, seen: impl Fn(&Observed) -> bool) -> StepResult<bool> {
-        let end = self.last_when.add_ms(seconds * 1000);
+        Ok(matches!(
+            self.within_after(seconds, |_| true, seen)?,
+            Within::Held(_)
+        ))
+    }
+
+    /// Whether, from the end of the last `When` to `seconds` later, `subject` held at some
+    /// moment and `outcome` at that moment or a later one: a call must exist to end, or to
+    /// connect. Runs the world as far as needed; moments already run past count as they were.
+    pub fn within_after(
+        &mut self,
+        seconds: u64,
+        subject: impl Fn(&Observed) -> bool,
+        outcome: impl Fn(&Observed) -> bool,
+    ) -> StepResult<Within> {
+        let end = self.last_when.add_ms(self.duration(seconds, 1000)?);
         loop {
             self.observe()?;
-            if self.seen_between(end, &seen) {
-                return Ok(true);
+            let window = self.window(end);
+            let first = window.iter().position(|(_, o)| subject(o));
+            if let Some(first) = first
+                && let Some((at, _)) = window[first..].iter().find(|(_, o)| outcome(o))
+            {
+                // The state in effect at the window's start counts from that start.
+                return Ok(Within::Held(*at));
             }
             if self.world()?.now() >= end {
-                return Ok(false);
+                return Ok(match first {
+                    Some(_) => Within::Missed,
+                    None => Within::NoSubject,
+                });
             }
             self.advance(TICK_MS)?;
         }
     }
 
-    /// Ends a `When` step: the phones see what it did (one tick), and "within" counts from here.
+    /// The recorded states from the one in effect at the end of the last `When` to `end`.
+    fn window(&self, end: Timestamp) -> &[(Timestamp, Observed)] {
+        let start = self
+            .history
+            .iter()
+            .rposition(|(t, _)| *t <= self.when_began)
+            .unwrap_or(0);
+        let stop = self
+            .history
+            .iter()
+            .rposition(|(t, _)| *t <= end)
+            .map_or(start, |i| i + 1);
+        self.history.get(start..stop.max(start)).unwrap_or_default()
+    }
+
+    /// If messages to `id` that would change what it shows are on their way or held: a note
+    /// saying which, when they arrive, and that a "within" check would wait for them.
+    pub fn in_flight_note(&self, id: PhoneId) -> Option<String> {
+        let world = self.world.as_ref()?;
+        let waiting: Vec<String> = world
+            .waiting_for(id)
+            .into_iter()
+            .filter(|w| w.kind != callsim_engine::io::MessageKind::Receipt)
+            .map(|w| {
+                let when = match (w.held, w.due) {
+                    (true, _) => "held at the relay by the scenario".to_owned(),
+                    (false, Some(due)) => format!("on its way, due about {due}"),
+                    (false, None) => format!(
+                        "waiting at the relay: {} is not connected to it",
+                        world.name(id)
+                    ),
+                };
+                let since = if w.at_relay {
+                    format!("at the relay since {}", w.since)
+                } else {
+                    format!("sent at {}", w.since)
+                };
+                format!(
+                    "{} from {} ({since}, {when})",
+                    w.kind.as_str(),
+                    world.name(w.from)
+                )
+            })
+            .collect();
+        (!waiting.is_empty()).then(|| {
+            format!(
+                "note: checked now, while messages to {} are not in yet: {}; a \"within N seconds\" step waits for them",
+                world.name(id),
+                waiting.join("; ")
+            )
+        })
+    }
+
+    /// When the last `When` ended: "within N seconds" counts from here.
+    pub fn last_when(&self) -> Timestamp {
+        self.last_when
+    }
+
+    /// Ends a `When` step's action: the phones see what it did (one tick), and "within" counts
+    /// from here; the action's tick belongs to the next check's window.
     pub fn when_done(&mut self) -> StepResult {
+        self.when_began = self.world()?.now();
         self.advance(TICK_MS)?;
         self.last_when = self.world()?.now();
         Ok(())
     }
 
-    /// Marks the end of a `When` step that already moved time on.
+    /// Marks the end of a `When` step that moved time on (`N seconds pass`): "within" counts
+    /// from here, and what happened while time passed is not in its window.
     pub fn mark_when(&mut self) -> StepResult {
         self.last_when = self.world()?.now();
+        self.when_began = self.last_when;
         Ok(())
     }
 
@@ -422,8 +585,9 @@ impl ScenarioState {
                     );
                     if !is_final && !still_open {
                         broken.push(format!(
-                            "{name}'s chat with {} has a call item left {status:?}",
-                            world.name(peer)
+                            "{name}'s chat with {} has a call item left \"{}\", not in a final status",
+                            world.name(peer),
+                            status_words(*status)
                         ));
                     }
                 }

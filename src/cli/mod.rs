@@ -45,17 +45,21 @@ const ABOUT: &str = "Simulate and test SimpleX-style 1:1 audio/video calls, dete
 const LONG_ABOUT: &str = "\
 callsim reproduces the call flow of SimpleX Chat's iOS app: the chat-core call protocol \
 (x.call.inv, x.call.offer, x.call.answer, x.call.extra, x.call.end), the X25519 call key and \
-media frame encryption, and the app logic above it.
+media frame encryption, and the app logic above it (CallKit, the 30 s answer wait, \
+fulfil-on-connect, China mode, audio routing), in simulated time.
 
-The `protocol` commands read and write call messages as they travel between two phones: \
-`decode` shows them with the lz-string compressed SDP and ICE candidates expanded, `encode` \
-turns hand-written messages back into wire form, and `example` prints a complete call.";
+The main job is `bdd`: Gherkin scenarios of call flows (the language `callsim steps` prints) \
+run on phones and a relay under a deterministic network simulation, each with a seed that \
+replays it exactly. `call` runs one call from the command line; `protocol` reads and writes \
+the wire messages; `bench` measures.";
 
 const AFTER_HELP: &str = "\
 Examples:
-  callsim protocol example | callsim protocol decode
-  callsim protocol decode messages.jsonl
-  callsim protocol decode messages.jsonl | callsim protocol encode";
+  callsim bdd features/
+  callsim bdd features/races.feature --seeds 1..1000
+  callsim steps
+  callsim call --answer-delay 29 --seed 7
+  callsim protocol example | callsim protocol decode";
 
 /// The command line of the `callsim` binary.
 #[derive(Debug, Parser)]
@@ -76,6 +80,20 @@ pub struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run Gherkin call-flow scenarios (the language of spec/steps.md) on the simulated world.
+    ///
+    /// Every scenario runs with a seed (`--seed`/`--seeds`, its or its feature's `@seed(N)`
+    /// tag, or a hash of its file's name and its name), in simulated time, on its own thread.
+    /// A line per scenario comes as it finishes, with its simulated and wall time; a failing
+    /// scenario also gets why, the command that replays it alone, and its trace and sequence
+    /// diagrams written under --artifacts. Exit status: 0 if every scenario passed, 1 if any
+    /// failed (or a feature file could not be read), 2 if the run could not start.
+    #[command(
+        after_help = "Examples:\n  callsim bdd features/\n  callsim bdd features/races.feature --tags @glare --steps\n  callsim bdd features/ --shard 2/4 --junit report.xml --json cucumber.json\n  callsim bdd features/races.feature --seeds 1..1000\n  callsim bdd --list"
+    )]
+    Bdd(bdd::BddArgs),
+    /// Print the scenario language: every step with what it means.
+    Steps,
     /// Read, write and generate x.call.* chat messages.
     #[command(subcommand)]
     Protocol(ProtocolCommand),
@@ -85,23 +103,15 @@ pub enum Command {
     /// Run one simulated call between two phones under turmoil and print its timeline.
     ///
     /// The phones and an SMP relay run as hosts of a deterministic network simulation: signalling
-    /// over TCP through the relay, media over UDP between the phones, every frame encrypted with
-    /// the call's key. The same --seed gives the same run, event for event.
+    /// over TCP through the relay, media over UDP (through TURN by default, as SimpleX) between
+    /// the phones, every frame encrypted with the call's key. The faults and settings of the
+    /// scenario language are options, timed from the call button. The same --seed gives the
+    /// same run, event for event. Exit status: 0 if the call did what was asked (connected and
+    /// ended on both phones; with --answer none, rang and ended), 1 if not, 2 on bad options.
     #[command(
-        after_help = "Example:\n  callsim call --media video --media-loss 5 --seed 7 --mermaid call.mmd"
+        after_help = "Examples:\n  callsim call --media video --media-loss 5 --seed 7 --mermaid call.mmd\n  # the CallKit answer race: the chat needs 31 s, the answer waits 30 s\n  callsim call --callee-app not-running --chat-start 31 --answer-delay 1\n  callsim call --partition callee:2:5 --hold x.call.answer --release-at 8"
     )]
     Call(call::CallArgs),
-    /// Run Gherkin call-flow scenarios (the language of spec/steps.md) on the simulated world.
-    ///
-    /// Every scenario runs with a seed (its `@seed(N)` tag, `--seed`, or a hash of its file and
-    /// name), in simulated time, on its own thread. The report has a line per scenario with its
-    /// simulated and wall time; a failing scenario also gets its seed, the command that replays
-    /// it alone, and its trace and sequence diagrams written under --artifacts. Exit status: 0 if
-    /// every scenario passed, 1 if any failed, 2 if the run could not start.
-    #[command(
-        after_help = "Examples:\n  callsim bdd features/\n  callsim bdd features/races.feature --tags @glare --steps\n  callsim bdd features/ --junit report.xml --json cucumber.json"
-    )]
-    Bdd(bdd::BddArgs),
 }
 
 /// `callsim bench ...`
@@ -274,9 +284,18 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                 }
             }
         }
+        Command::Steps => {
+            write!(out, "{}", crate::bdd::language::describe())?;
+            ExitCode::SUCCESS
+        }
         Command::Bdd(args) => {
             let summary = crate::bdd::run(&args.options(), &mut out).map_err(CliError::Usage)?;
-            if summary.succeeded() {
+            let ok = if args.list {
+                summary.problems.is_empty()
+            } else {
+                summary.succeeded()
+            };
+            if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -295,7 +314,11 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Call(args) => {
             let run = call::run(&args).map_err(CliError::Usage)?;
             call::print(&args, &run, &mut out)?;
-            ExitCode::SUCCESS
+            if run.outcome.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Command::Protocol(ProtocolCommand::Example {
             seed,

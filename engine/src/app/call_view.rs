@@ -320,10 +320,10 @@ impl App {
                 }
                 // `apiCallStatus` passes on only SimpleX's four statuses; ICE states give
                 // `connected`, `disconnected` and `failed`, never `connecting` (errata A15).
-                if let Ok(status) = ice.as_str().parse::<WebRTCCallStatus>() {
-                    if let Err(error) = cx.core.api_call_status(now, contact_id, status) {
-                        cx.refused("apiCallStatus", &error);
-                    }
+                if let Ok(status) = ice.as_str().parse::<WebRTCCallStatus>()
+                    && let Err(error) = cx.core.api_call_status(now, contact_id, status)
+                {
+                    cx.refused("apiCallStatus", &error);
                 }
                 self.client_saw_ice_state(cx, ice);
             }
@@ -366,10 +366,10 @@ impl App {
                 }
             }
             CallDirection::Incoming => {
-                if cx.config.use_callkit() {
-                    if let Some(action) = self.callkit.fulfill_on_connect.take() {
-                        cx.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
-                    }
+                if cx.config.use_callkit()
+                    && let Some(action) = self.callkit.fulfill_on_connect.take()
+                {
+                    cx.emit(Output::CallKit(CallKitCommand::Fulfill { action }));
                 }
             }
         }
@@ -381,11 +381,11 @@ impl App {
     }
 
     fn vibrate_once(&mut self, cx: &mut Ctx<'_>) {
-        if let Some(view) = self.view.as_mut() {
-            if !view.was_connected {
-                view.was_connected = true;
-                cx.emit(Output::Sound(SoundCommand::Vibrate { long: false }));
-            }
+        if let Some(view) = self.view.as_mut()
+            && !view.was_connected
+        {
+            view.was_connected = true;
+            cx.emit(Output::Sound(SoundCommand::Vibrate { long: false }));
         }
     }
 

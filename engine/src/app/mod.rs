@@ -303,6 +303,11 @@ impl App {
         self.lifecycle.scene() == Scene::Foreground
     }
 
+    /// The WebRTC command queue (`WebRTCCommandProcessor`).
+    pub fn queue(&self) -> &CommandQueue {
+        &self.queue
+    }
+
     /// The CallKit side: pending answers, `fulfillOnConnect`.
     pub fn callkit(&self) -> &CallKitLink {
         &self.callkit
@@ -387,15 +392,15 @@ impl App {
 
     /// Changes the active call's state, telling the UI.
     pub(crate) fn set_call_state(&mut self, cx: &mut Ctx<'_>, state: AppCallState) {
-        if let Some(call) = self.model.active.as_mut() {
-            if call.state != state {
-                call.state = state;
-                debug!(contact_id = call.contact_id, %state, "call state");
-                cx.emit(Output::Ui(UiEvent::CallState {
-                    contact_id: call.contact_id,
-                    state: Some(state),
-                }));
-            }
+        if let Some(call) = self.model.active.as_mut()
+            && call.state != state
+        {
+            call.state = state;
+            debug!(contact_id = call.contact_id, %state, "call state");
+            cx.emit(Output::Ui(UiEvent::CallState {
+                contact_id: call.contact_id,
+                state: Some(state),
+            }));
         }
     }
 

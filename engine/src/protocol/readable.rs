@@ -20,10 +20,10 @@ pub fn to_readable(msg: &ChatMessage) -> Result<Value, Error> {
     let mut value = serde_json::to_value(msg).map_err(|e| Error::BadJson(e.to_string()))?;
     if let Some(params) = value.get_mut("params") {
         walk_rtc_fields(params, &mut |field| {
-            if let Value::String(text) = field {
-                if let Some(json) = rtc::decode_json(text) {
-                    *field = json;
-                }
+            if let Value::String(text) = field
+                && let Some(json) = rtc::decode_json(text)
+            {
+                *field = json;
             }
         });
     }

@@ -296,10 +296,10 @@ impl PeerConnectionEventHandler for Handler {
         // Reading on its own task: the driver waits for this callback to return.
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-                    if tx.send((session, Event::Rtp { video, packet })).is_err() {
-                        return;
-                    }
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event
+                    && tx.send((session, Event::Rtp { video, packet })).is_err()
+                {
+                    return;
                 }
             }
         });

@@ -308,6 +308,26 @@ pub struct World {
     seed: u64,
     /// Loss each media path had before it was blocked, to restore on unblock.
     blocked: BTreeMap<(PhoneId, PhoneId), Loss>,
+    /// Each phone's one-way latency to the relay.
+    relay_latency: Vec<u64>,
+}
+
+/// A message the relay holds for a phone and has not had acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// What it carries.
+    pub kind: MessageKind,
+    /// Who sent it.
+    pub from: PhoneId,
+    /// When the relay got it, or when its sender sent it if it is not at the relay yet.
+    pub since: Timestamp,
+    /// Whether the relay has it (else it is on its way from the sender).
+    pub at_relay: bool,
+    /// When it should reach the phone, if it is on its way: `None` if the scenario holds it or
+    /// the phone is not connected to the relay.
+    pub due: Option<Timestamp>,
+    /// Held back by the scenario.
+    pub held: bool,
 }
 
 impl std::fmt::Debug for World {
@@ -362,6 +382,7 @@ impl World {
             phones,
             seed,
             blocked: BTreeMap::new(),
+            relay_latency: builder.phones.iter().map(|p| p.relay_latency_ms).collect(),
         };
         for (id, setup) in builder.phones.iter().enumerate() {
             world.start_app(id, setup);
@@ -625,6 +646,9 @@ impl World {
 
     /// One-way latency of a phone's link to the relay.
     pub fn set_relay_latency(&mut self, id: PhoneId, ms: u64) {
+        if let Some(latency) = self.relay_latency.get_mut(id) {
+            *latency = ms;
+        }
         let name = self.phones[id].name.clone();
         self.sim
             .set_link_latency(name.as_str(), "relay", Duration::from_millis(ms));
@@ -876,6 +900,54 @@ impl World {
             })
         };
         with(a, b) && with(b, a)
+    }
+
+    /// The messages the relay holds for `id`, not yet acknowledged by it, oldest first.
+    pub fn waiting_for(&self, id: PhoneId) -> Vec<Waiting> {
+        let world = lock(&self.state);
+        let connected = world.relay.is_subscribed(id);
+        let latency = self.relay_latency.get(id).copied().unwrap_or(0);
+        let mut waiting = Vec::new();
+        // Sent by a phone, not at the relay yet: a hop to the relay, then one to `id`.
+        for (&(from, _), &(to, kind, sent)) in &world.outbound {
+            if to == id {
+                let hops = self.relay_latency.get(from).copied().unwrap_or(0) + latency;
+                let due = connected.then(|| Timestamp(sent).add_ms(hops).max(self.now()));
+                waiting.push(Waiting {
+                    kind,
+                    from,
+                    since: Timestamp(sent),
+                    at_relay: false,
+                    due,
+                    held: false,
+                });
+            }
+        }
+        for from in (0..self.phones.len()).filter(|from| *from != id) {
+            for message in world.relay.held(from, id) {
+                waiting.push(Waiting {
+                    kind: message.event,
+                    from,
+                    since: message.ts,
+                    at_relay: true,
+                    due: None,
+                    held: true,
+                });
+            }
+            for message in world.relay.queue(from, id) {
+                let due = connected.then(|| message.ts.max(self.now()).add_ms(latency));
+                waiting.push(Waiting {
+                    kind: message.event,
+                    from,
+                    since: message.ts,
+                    at_relay: true,
+                    due,
+                    held: false,
+                });
+            }
+        }
+        waiting.sort_by_key(|w| w.since);
+        waiting
     }
 
     /// The last call item `id` shows in the chat with `peer`.

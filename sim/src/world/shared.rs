@@ -60,6 +60,9 @@ pub(crate) struct WorldState {
     pub(crate) conns: BTreeMap<ClientId, (u64, mpsc::UnboundedSender<RelayFrame>)>,
     /// Sends already stored, by client and sequence number (resends are confirmed, not stored).
     pub(crate) seen_sends: BTreeSet<(ClientId, u64)>,
+    /// Sends a phone made that have not reached the relay yet, by sender and sequence
+    /// number: the recipient, the kind and when the phone sent it.
+    pub(crate) outbound: BTreeMap<(ClientId, u64), (ClientId, MessageKind, u64)>,
     pub(crate) push: BTreeMap<ClientId, mpsc::UnboundedSender<Pushed>>,
     pub(crate) push_delay: BTreeMap<ClientId, u64>,
     /// Loss on each phone's link to the relay (both directions draw from it).
@@ -98,6 +101,7 @@ impl WorldState {
             relay: Relay::recording(),
             conns: BTreeMap::new(),
             seen_sends: BTreeSet::new(),
+            outbound: BTreeMap::new(),
             push: BTreeMap::new(),
             push_delay: BTreeMap::new(),
             relay_loss: BTreeMap::new(),
@@ -171,6 +175,7 @@ impl WorldState {
         notify: bool,
         event: MessageKind,
     ) {
+        self.outbound.remove(&(from, seq));
         if !self.seen_sends.insert((from, seq)) {
             return;
         }

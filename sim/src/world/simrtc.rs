@@ -885,14 +885,14 @@ impl Engine {
                     remote_candidate: Some(kind(self.remote_is_relay(session))),
                 },
             });
-        } else if let (Some(reply), Phase::Dtls { .. }) = (reply, session.phase) {
-            if reply < 4 {
-                session.phase = Phase::Dtls {
-                    sent: reply,
-                    resend_at: now + DTLS_RTO,
-                    rto: DTLS_RTO,
-                };
-            }
+        } else if let (Some(reply), Phase::Dtls { .. }) = (reply, session.phase)
+            && reply < 4
+        {
+            session.phase = Phase::Dtls {
+                sent: reply,
+                resend_at: now + DTLS_RTO,
+                rto: DTLS_RTO,
+            };
         }
     }
 

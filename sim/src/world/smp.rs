@@ -164,7 +164,13 @@ async fn run(mut task: SmpTask, mut outgoing: mpsc::UnboundedReceiver<Outgoing>)
 }
 
 fn seal(task: &SmpTask, rng: &mut ChaCha8Rng, seq: u64, out: Outgoing) -> ClientFrame {
-    let seed = lock(&task.world).seed;
+    let seed = {
+        let mut world = lock(&task.world);
+        world
+            .outbound
+            .insert((task.me, seq), (out.to, out.event, super::shared::now_ms()));
+        world.seed
+    };
     let body = PairCipher::for_pair(seed, task.me, out.to).seal(rng, &out.body);
     ClientFrame::Send {
         seq,

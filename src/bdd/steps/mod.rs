@@ -7,6 +7,19 @@ mod phones;
 
 use callsim_engine::protocol::CallMediaType;
 
+use super::language::StepDef;
+
+/// Every step, in the order of `steps.md`: the phones, the network, people, observations.
+pub(crate) fn all() -> Vec<StepDef> {
+    [
+        phones::defs(),
+        network::defs(),
+        people::defs(),
+        observe::defs(),
+    ]
+    .concat()
+}
+
 /// `audio` or `video`.
 fn media(word: &str) -> CallMediaType {
     if word == "video" {
