@@ -559,3 +559,16 @@ fn a_now_check_that_fails_while_a_message_is_on_its_way_says_so() {
         "{report}"
     );
 }
+
+#[test]
+fn does_not_connect_needs_a_call_that_could_have_connected() {
+    let (summary, report) = run_text(
+        "noconnect",
+        "Feature: f\n  Scenario: nobody called\n    Given Alice and Bob are contacts\n    When 2 seconds pass\n    Then the call between Alice and Bob does not connect\n",
+        |_| {},
+    );
+    assert!(
+        failure_of(&summary, "nobody called").contains("there is no call between Alice and Bob"),
+        "{report}"
+    );
+}

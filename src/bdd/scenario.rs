@@ -363,6 +363,13 @@ impl ScenarioState {
         }
     }
 
+    /// Whether `seen` held at some moment from the start of the last `When` to now.
+    pub fn seen_since_when(&mut self, seen: impl Fn(&Observed) -> bool) -> StepResult<bool> {
+        self.observe()?;
+        let now = self.world()?.now();
+        Ok(self.window(now).iter().any(|(_, o)| seen(o)))
+    }
+
     /// The recorded states from the one in effect at the end of the last `When` to `end`.
     fn window(&self, end: Timestamp) -> &[(Timestamp, Observed)] {
         let start = self

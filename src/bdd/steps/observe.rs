@@ -465,6 +465,13 @@ fn does_not_connect(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
     let b = args.text(1);
 
     let (x, y) = (s.phone(&a)?, s.phone(&b)?);
+    // A call that does not connect must be there: one of them has a call or rings, now or
+    // since the last When.
+    if !s.seen_since_when(|o| !o.idle[x] || !o.idle[y])? {
+        return Err(format!(
+            "there is no call between {a} and {b} that could connect (neither has had a call since the last When)"
+        ));
+    }
     let world = s.world()?;
     let connected = |id| world.call_state(id) == Some(AppCallState::Connected);
     expect(!connected(x) && !connected(y), || {
