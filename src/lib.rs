@@ -5,3 +5,4 @@
 
 pub mod bdd;
 pub mod cli;
+pub mod wall;

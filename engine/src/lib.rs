@@ -17,6 +17,49 @@
 //! - [`crypto`]: the X25519 call key exchange, the media key (v1: the raw DH secret; v2: HKDF-SHA512
 //!   over it) and media frame encryption in SimpleX's frame layout.
 //!
+//! # The run loop
+//!
+//! A phone is driven by whoever runs it (a world, the tokio driver, a test): hand it an input
+//! with the time, then take its outputs until it says how long it can wait. Each output is a
+//! request to something outside (CallKit, WebRTC, the relay, ...), whose answers come back as
+//! inputs later:
+//!
+//! ```
+//! use callsim_engine::io::{Input, LifecycleEvent, Output, PhoneConfig};
+//! use callsim_engine::phone::Phone;
+//! use callsim_engine::protocol::Timestamp;
+//!
+//! let mut phone = Phone::new(PhoneConfig::new("Alice", 1));
+//! let mut now = Timestamp(0);
+//! let mut inputs = vec![Input::Lifecycle(LifecycleEvent::AppLaunched)];
+//! let mut wake_at = None;
+//! for _ in 0..3 {
+//!     for input in inputs.drain(..) {
+//!         phone.handle_input(now, input);
+//!     }
+//!     loop {
+//!         match phone.poll_output() {
+//!             // Nothing more to do before this time (or before the next input).
+//!             Output::Timeout(deadline) => {
+//!                 wake_at = deadline;
+//!                 break;
+//!             }
+//!             // The platform answers the phone's requests: here, the chat starts at once.
+//!             Output::Lifecycle(_) => inputs.push(Input::Lifecycle(LifecycleEvent::ChatStarted)),
+//!             _ => {}
+//!         }
+//!     }
+//!     // Time is an argument: move it to the next deadline, or a little.
+//!     now = wake_at.unwrap_or(now.add_ms(10));
+//!     if wake_at.is_some_and(|at| at <= now) {
+//!         inputs.push(Input::Timeout);
+//!     }
+//! }
+//! assert!(phone.app().chat_running());
+//! ```
+//!
+//! [`pair::Pair`] runs two phones this way in memory, with a relay between them.
+//!
 //! # Determinism
 //!
 //! Nothing here reads a clock or the operating system's randomness. Every function that needs

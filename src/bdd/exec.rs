@@ -3,7 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::catalog::{ScenarioSpec, StepSpec};
 use super::language::{Lookup, Mode, language};
@@ -71,7 +71,7 @@ pub struct Outcome {
 
 /// Runs `spec` with `seed` on this thread.
 pub fn run(spec: &ScenarioSpec, seed: u64, settings: &ExecSettings) -> Outcome {
-    let started = Instant::now();
+    let started = crate::wall::now();
     let span = tracing::info_span!("scenario", name = %spec.name, seed);
     let _entered = span.enter();
     let mut state = ScenarioState::new(seed);
@@ -84,7 +84,7 @@ pub fn run(spec: &ScenarioSpec, seed: u64, settings: &ExecSettings) -> Outcome {
         .map(|s| (s, true))
         .chain(spec.steps.iter().map(|s| (s, false)));
     for (step, background) in all {
-        let step_started = Instant::now();
+        let step_started = crate::wall::now();
         let status = if failure.is_some() {
             StepStatus::Skipped
         } else {

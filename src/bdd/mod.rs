@@ -32,7 +32,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use catalog::{Problem, ScenarioSpec, Selection};
 use exec::{ExecSettings, StepReport};
@@ -386,7 +386,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
         });
-    let started = Instant::now();
+    let started = crate::wall::now();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let many_seeds = seeds.len() > 1;

@@ -1,7 +1,6 @@
 //! `callsim bench`: throughput figures, measured on the wall clock (never in tests).
 
 use std::io::{self, Write};
-use std::time::Instant;
 
 use callsim_engine::io::PhoneConfig;
 use callsim_engine::io::UserAction;
@@ -50,7 +49,7 @@ fn run_calls(calls: u64, encrypted: bool, progress: &mut impl Write) -> Result<(
     world.run_for(1);
     let mode = if encrypted { "encrypted" } else { "plain" };
     let start_sim = world.now();
-    let started = Instant::now();
+    let started = crate::wall::now();
     let step = (calls / 10).max(1);
     for n in 0..calls {
         world
@@ -93,7 +92,7 @@ pub struct TurmoilFigures {
 
 /// Runs `calls` complete audio calls under turmoil, a fresh simulation each, on this thread.
 pub fn turmoil(calls: u64, progress: &mut impl Write) -> Result<TurmoilFigures, String> {
-    let started = Instant::now();
+    let started = crate::wall::now();
     let mut sim_ms = 0;
     let step = (calls / 10).max(1);
     for n in 0..calls {
@@ -172,7 +171,7 @@ pub fn real_webrtc(calls: u64, progress: &mut impl Write) -> Result<RealWebrtcFi
         }
         let mut w = builder.build();
         let fail = |e: callsim_sim::world::WorldError| format!("call {n}: {e}");
-        let (started, sim_started) = (Instant::now(), w.now());
+        let (started, sim_started) = (crate::wall::now(), w.now());
         w.start_call(0, 1, CallMediaType::Audio);
         if !w.run_until(10_000, |w| w.ringing(1)).map_err(fail)? || !w.callkit_answer(1) {
             return Err(format!("call {n}: Bob did not ring"));
@@ -254,7 +253,7 @@ pub fn bdd(
         "running the scenarios on {} threads",
         options.concurrency
     );
-    let started = Instant::now();
+    let started = crate::wall::now();
     let summary = crate::bdd::run(&options, &mut io::sink())?;
     let wall_seconds = started.elapsed().as_secs_f64().max(1e-9);
     if summary.scenarios.is_empty() {
