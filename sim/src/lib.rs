@@ -10,8 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod loopback;
-mod media;
+pub mod loss;
 pub mod memory;
-pub mod realrtc;
 pub mod rtc;
 pub mod world;

@@ -28,7 +28,7 @@ use callsim_mocks::relay::contact_id;
 use callsim_mocks::{FakeAudioSession, FakeRinger};
 use serde_json::json;
 
-use crate::realrtc::{self, Network, RealRtcTask};
+use crate::rtc::real::{self as realrtc, Network, RealRtcTask};
 use crate::world::{RtcStats, TraceRecord};
 
 /// How the callee answers.
@@ -240,7 +240,7 @@ impl LoopbackCall {
                 inbox: shared.clone(),
                 stats: stats.clone(),
                 encryption: true,
-                wrong_key: Arc::default(),
+                wrong_key: crate::rtc::WrongKey::default(),
                 platform: callsim_engine::crypto::MediaPlatform::Ios,
                 network: Network::Loopback,
             });

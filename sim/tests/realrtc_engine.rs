@@ -10,7 +10,7 @@ use callsim_engine::io::webrtc::{CommandKind, IceConnectionState, WebRtcCommand,
 use callsim_engine::protocol::rtc::{RtcSessionDescription, SdpType, encode_session};
 use callsim_engine::protocol::{CallMediaType, Timestamp};
 use callsim_mocks::backends::Shared;
-use callsim_sim::realrtc::{self, Network, RealRtcTask};
+use callsim_sim::rtc::real::{self as realrtc, Network, RealRtcTask};
 use callsim_sim::world::RtcStats;
 
 /// The one client of the app in these tests.
@@ -76,7 +76,7 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
         inbox: responses.clone(),
         stats: Shared::new(RtcStats::default()),
         encryption: true,
-        wrong_key: Arc::default(),
+        wrong_key: callsim_sim::rtc::WrongKey::default(),
         platform: callsim_engine::crypto::MediaPlatform::Ios,
         network: Network::Loopback,
     });

@@ -398,6 +398,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
             let tx = tx.clone();
             let (jobs, specs, settings, next, stop) = (&jobs, &specs, &settings, &next, &stop);
             let replay = &options.replay;
+            let fail_fast = options.fail_fast;
             let spawned = std::thread::Builder::new()
                 .name(format!("scenarios-{worker}"))
                 .spawn_scoped(scope, move || {
@@ -411,6 +412,10 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
                             break;
                         }
                         let outcome = exec::run(spec, seed, settings);
+                        if fail_fast && !outcome.passed {
+                            // Before the next job is taken: nothing starts after a failure.
+                            stop.store(true, Ordering::Relaxed);
+                        }
                         let report = ScenarioReport {
                             file: spec.file.clone(),
                             feature: spec.feature.clone(),

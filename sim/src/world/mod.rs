@@ -21,22 +21,23 @@
 //! exact; a latency in between is rounded up to the next tick.
 
 mod e2e;
-pub mod loss;
 mod relay_host;
-mod shared;
-mod simrtc;
+pub(crate) mod shared;
 mod smp;
 pub mod trace;
-mod turn;
 mod wire;
 
-pub use loss::Loss;
+pub use crate::loss::{self, Loss};
+pub use crate::rtc::RtcStats;
+pub use crate::rtc::endpoint::RTC_PORT;
 pub use shared::TraceRecord;
-pub use simrtc::{RTC_PORT, RtcStats};
+
+use crate::rtc::turmoil_rtc::SimRtcTask;
+use crate::rtc::{RtcControl, WrongKey};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -294,7 +295,7 @@ pub struct PhoneHandle {
     seen: Shared<PhoneObservations>,
     rtc_stats: Shared<RtcStats>,
     rtc_control: Arc<Mutex<Option<RtcKill>>>,
-    wrong_key: Arc<AtomicBool>,
+    wrong_key: WrongKey,
     chat: Arc<watch::Sender<bool>>,
     chat_start_ms: Arc<AtomicU64>,
     suspensions: Arc<AtomicU64>,
@@ -353,7 +354,10 @@ impl World {
         let turn = builder.phones.iter().any(|p| p.config.relay_policy);
         if turn {
             let turn_state = state.clone();
-            sim.host("turn", move || turn::run(turn_state.clone()));
+            // Each zero-latency hop to and from the server costs a turmoil tick.
+            sim.host("turn", move || {
+                crate::rtc::turmoil_rtc::turn_host(turn_state.clone(), 2 * TICK_MS)
+            });
         }
 
         let names: Vec<String> = builder
@@ -437,7 +441,7 @@ impl World {
         let seen = Shared::new(PhoneObservations::default());
         let rtc_stats = Shared::new(RtcStats::default());
         let rtc_control = Arc::new(Mutex::new(None));
-        let wrong_key = Arc::new(AtomicBool::new(false));
+        let wrong_key = WrongKey::default();
         let (chat, chat_rx) = watch::channel(false);
         let chat = Arc::new(chat);
         let chat_start_ms = Arc::new(AtomicU64::new(setup.chat_start_ms));
@@ -485,7 +489,7 @@ impl World {
             push_rx,
             rtc_stats: rtc_stats.clone(),
             rtc_control: Arc::clone(&rtc_control),
-            wrong_key: Arc::clone(&wrong_key),
+            wrong_key: wrong_key.clone(),
             trace,
             turn,
             real_webrtc: setup.real_webrtc,
@@ -745,7 +749,7 @@ impl World {
     /// A fault: the phone's next calls use a wrong media key (as a broken key agreement
     /// would give), so its peer cannot decrypt its frames, nor it the peer's.
     pub fn use_wrong_media_key(&mut self, id: PhoneId) {
-        self.phones[id].wrong_key.store(true, Ordering::Relaxed);
+        self.phones[id].wrong_key.set();
     }
 
     /// Loss on the media path between two phones, both ways.
@@ -1028,17 +1032,11 @@ impl std::error::Error for WorldError {}
 
 /// Stops a phone's WebRTC engine as a dying process would: without a word.
 #[derive(Debug, Clone)]
-enum RtcKill {
-    Sim(mpsc::UnboundedSender<simrtc::RtcControl>),
-    Real(mpsc::UnboundedSender<crate::realrtc::RealRtcControl>),
-}
+struct RtcKill(mpsc::UnboundedSender<RtcControl>);
 
 impl RtcKill {
     fn kill(&self) {
-        let _ = match self {
-            RtcKill::Sim(tx) => tx.send(simrtc::RtcControl::Kill).is_ok(),
-            RtcKill::Real(tx) => tx.send(crate::realrtc::RealRtcControl::Kill).is_ok(),
-        };
+        let _ = self.0.send(RtcControl::Kill);
     }
 }
 
@@ -1061,7 +1059,7 @@ struct HostParts {
     push_rx: mpsc::UnboundedReceiver<shared::Pushed>,
     rtc_stats: Shared<RtcStats>,
     rtc_control: Arc<Mutex<Option<RtcKill>>>,
-    wrong_key: Arc<AtomicBool>,
+    wrong_key: WrongKey,
     trace: bool,
     turn: bool,
     real_webrtc: bool,
@@ -1086,25 +1084,26 @@ impl HostParts {
         let my_ip = turmoil::lookup(self.name.as_str());
         let webrtc: Box<dyn callsim_engine::backend::WebRtc> = if self.real_webrtc {
             let world = self.world.clone();
-            let faults: crate::realrtc::runtime::MediaFaults =
+            let faults: crate::rtc::real::runtime::MediaFaults =
                 Arc::new(move |from, to| lock(&world).media_drops(from, to));
-            let (rtc, control, rtc_future) = crate::realrtc::engine(crate::realrtc::RealRtcTask {
-                name: self.name.clone(),
-                seed: self.seed,
-                inbox: Arc::new(self.inbox.clone()),
-                stats: self.rtc_stats,
-                encryption: self.encryption,
-                wrong_key: self.wrong_key,
-                platform: self.media_platform,
-                network: crate::realrtc::Network::Simulated { my_ip, faults },
-            });
+            let (rtc, control, rtc_future) =
+                crate::rtc::real::engine(crate::rtc::real::RealRtcTask {
+                    name: self.name.clone(),
+                    seed: self.seed,
+                    inbox: Arc::new(self.inbox.clone()),
+                    stats: self.rtc_stats,
+                    encryption: self.encryption,
+                    wrong_key: self.wrong_key,
+                    platform: self.media_platform,
+                    network: crate::rtc::real::Network::Simulated { my_ip, faults },
+                });
             if let Ok(mut slot) = self.rtc_control.lock() {
-                *slot = Some(RtcKill::Real(control));
+                *slot = Some(RtcKill(control));
             }
             tokio::spawn(rtc_future);
             Box::new(rtc)
         } else {
-            let (rtc, control, rtc_future) = simrtc::engine(simrtc::RtcTask {
+            let (rtc, control, rtc_future) = crate::rtc::turmoil_rtc::sim_rtc(SimRtcTask {
                 seed: self.seed,
                 my_ip,
                 world: self.world.clone(),
@@ -1116,7 +1115,7 @@ impl HostParts {
                 platform: self.media_platform,
             });
             if let Ok(mut slot) = self.rtc_control.lock() {
-                *slot = Some(RtcKill::Sim(control));
+                *slot = Some(RtcKill(control));
             }
             tokio::spawn(rtc_future);
             Box::new(rtc)

@@ -16,8 +16,8 @@ use rand_core::{RngCore, SeedableRng};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::loss::LossState;
 use super::wire::RelayFrame;
+use crate::loss::LossState;
 
 /// A message pushed to a sleeping phone, for its notification extension.
 #[derive(Debug, Clone)]

@@ -6,12 +6,16 @@ use std::time::Duration;
 use callsim_engine::crypto::{FrameCipher, FrameKind, MediaPlatform};
 use rand_core::RngCore;
 
-use crate::world::RtcStats;
+use super::RtcStats;
 
 /// An audio frame every 20 ms (Opus's usual packet time).
-pub(crate) const AUDIO_EVERY: Duration = Duration::from_millis(20);
+pub(crate) const AUDIO_EVERY_MS: u64 = 20;
 /// A video frame every 33 ms (30 fps).
-pub(crate) const VIDEO_EVERY: Duration = Duration::from_millis(33);
+pub(crate) const VIDEO_EVERY_MS: u64 = 33;
+/// [`AUDIO_EVERY_MS`] as a duration.
+pub(crate) const AUDIO_EVERY: Duration = Duration::from_millis(AUDIO_EVERY_MS);
+/// [`VIDEO_EVERY_MS`] as a duration.
+pub(crate) const VIDEO_EVERY: Duration = Duration::from_millis(VIDEO_EVERY_MS);
 /// Every 60th video frame (2 s) is a key frame.
 const KEY_FRAME_EVERY: u32 = 60;
 
@@ -44,6 +48,18 @@ pub(crate) fn protect(
         Some(cipher) => cipher.encrypt(kind, &frame, rng),
         None => frame,
     }
+}
+
+/// The `seq`th audio frame as it leaves.
+pub(crate) fn audio_out(cipher: Option<&FrameCipher>, seq: u32, rng: &mut impl RngCore) -> Vec<u8> {
+    protect(cipher, FrameKind::Audio, audio_frame(seq), rng)
+}
+
+/// The `seq`th video frame as it leaves.
+pub(crate) fn video_out(cipher: Option<&FrameCipher>, seq: u32, rng: &mut impl RngCore) -> Vec<u8> {
+    let frame = video_frame(seq);
+    let kind = FrameKind::of_video_frame(&frame);
+    protect(cipher, kind, frame, rng)
 }
 
 /// What became of the frames one receiver got: its frame decryptor, as its platform runs it.

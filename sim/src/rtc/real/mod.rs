@@ -39,12 +39,12 @@ pub mod runtime;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use std::time::Duration;
 
 use bytes::Bytes;
-use callsim_engine::backend::WebRtc;
-use callsim_engine::crypto::{FrameCipher, FrameKind, MediaKey, MediaPlatform};
+
+use callsim_engine::crypto::{FrameCipher, FrameKind, MediaPlatform};
 use callsim_engine::ids::ClientId;
 use callsim_engine::io::Input;
 use callsim_engine::io::webrtc::{
@@ -52,7 +52,7 @@ use callsim_engine::io::webrtc::{
     IceGatheringState, SignalingState, WebRtcCommand, WebRtcResponse,
 };
 use callsim_engine::protocol::rtc::{self as lz, RtcIceCandidate, RtcSessionDescription, SdpType};
-use callsim_engine::protocol::{CallCapabilities, CallMediaSource, CallMediaType, Timestamp};
+use callsim_engine::protocol::{CallCapabilities, CallMediaType};
 use callsim_mocks::backends::Shared;
 use futures::FutureExt;
 use rand_chacha::ChaCha8Rng;
@@ -83,8 +83,12 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::Runtime;
 
-use crate::media::{self, AUDIO_EVERY, VIDEO_EVERY};
-use crate::world::RtcStats;
+use super::backend::ChannelRtc;
+use super::media::{self, AUDIO_EVERY, VIDEO_EVERY};
+use super::receive::{ReceiveStats, add_lost};
+use super::{
+    NewSession, Remote, Role, Routed, RtcControl, RtcStats, Sender, WrongKey, route, sender_of,
+};
 use runtime::{AddressMap, KillSwitch, MediaFaults, TurmoilRuntime, WatchedRuntime};
 
 const DESCRIBE_POLL: Duration = Duration::from_millis(150);
@@ -133,74 +137,15 @@ pub struct RealRtcTask {
     /// Whether the engine supports frame encryption.
     pub encryption: bool,
     /// A fault: new sessions use a wrong media key, as a broken key agreement would.
-    pub wrong_key: Arc<AtomicBool>,
+    pub wrong_key: WrongKey,
     /// Whose frame encryption the engine runs.
     pub platform: MediaPlatform,
     /// Simulated or real UDP.
     pub network: Network,
 }
 
-/// What the backend sends the engine task.
-#[derive(Debug)]
-pub enum RealRtcControl {
-    /// A command of the phone, from one of its clients.
-    Command(ClientId, WebRtcCommand),
-    /// A direct call of the phone's call view, to one of its clients.
-    Call(ClientId, ClientCall),
-    /// The app's process died: the engine vanishes without a word.
-    Kill,
-}
-
-/// The [`WebRtc`] backend: hands commands to the engine task.
-#[derive(Clone)]
-pub struct RealRtc {
-    tx: mpsc::UnboundedSender<RealRtcControl>,
-    /// The client of the latest command: whom a crash of the engine is reported to.
-    last_client: Arc<AtomicU64>,
-    inbox: Arc<dyn callsim_engine::backend::Inbox>,
-}
-
-impl std::fmt::Debug for RealRtc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RealRtc")
-    }
-}
-
-impl WebRtc for RealRtc {
-    fn execute(&mut self, _now: Timestamp, client: ClientId, command: WebRtcCommand) {
-        self.last_client.store(client, Ordering::Relaxed);
-        if self
-            .tx
-            .send(RealRtcControl::Command(client, command))
-            .is_err()
-        {
-            // The engine task is gone (it crashed): the call cannot go on, so say so.
-            warn!("WebRTC command after the engine stopped");
-            stopped(
-                self.inbox.as_ref(),
-                client,
-                "WebRTC: the engine stopped".into(),
-            );
-        }
-    }
-
-    fn call(&mut self, _now: Timestamp, client: ClientId, call: ClientCall) {
-        if self.tx.send(RealRtcControl::Call(client, call)).is_err() {
-            debug!("WebRTC client call after the engine stopped dropped");
-        }
-    }
-}
-
-/// Tells the phone its WebRTC engine is gone: an error, then its connection failed and closed,
-/// as the native client reports the end of a connection.
-fn stopped(inbox: &dyn callsim_engine::backend::Inbox, client: ClientId, message: String) {
-    let deliver = |response| inbox.deliver(0, Input::WebRtc { client, response });
-    deliver(WebRtcResponse::Error { message });
-    for state in [IceConnectionState::Failed, IceConnectionState::Closed] {
-        let state = ConnectionState::ice(state);
-        deliver(WebRtcResponse::Connection { state });
-    }
-}
+/// The [`WebRtc`] backend of the real stack: hands commands to the engine task.
+pub type RealRtc = ChannelRtc;
 
 /// The backend, a sender to kill the engine, and the future of its task (spawn it on the
 /// runtime the peer connections should live on: inside the phone's host in a world).
@@ -208,18 +153,13 @@ pub fn engine(
     task: RealRtcTask,
 ) -> (
     RealRtc,
-    mpsc::UnboundedSender<RealRtcControl>,
+    mpsc::UnboundedSender<RtcControl>,
     impl Future<Output = ()> + Send,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let span = info_span!("webrtc", phone = %task.name);
-    let inbox = Arc::clone(&task.inbox);
-    let last_client = Arc::new(AtomicU64::new(ClientId::default()));
-    let backend = RealRtc {
-        tx: tx.clone(),
-        last_client: Arc::clone(&last_client),
-        inbox: Arc::clone(&inbox),
-    };
+    let backend = ChannelRtc::new(tx.clone(), Arc::clone(&task.inbox));
+    let crashed = backend.clone();
     // A panic in the stack under an await must not leave a call hanging without a word.
     let guarded = async move {
         if let Err(panic) = std::panic::AssertUnwindSafe(run(task, rx))
@@ -232,11 +172,7 @@ pub fn engine(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             warn!(%what, "the WebRTC engine panicked");
-            stopped(
-                inbox.as_ref(),
-                last_client.load(Ordering::Relaxed),
-                format!("WebRTC: the engine crashed: {what}"),
-            );
+            crashed.report_crash(format!("WebRTC: the engine crashed: {what}"));
         }
     };
     (backend, tx, guarded.instrument(span))
@@ -306,54 +242,18 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Offerer,
-    Answerer,
-}
-
 struct LocalTrack {
     track: Arc<TrackLocalStaticSample>,
     ssrc: u32,
     payload_type: u8,
 }
 
-/// RFC 3550 receive statistics of one stream.
+/// One received stream: RFC 3550 statistics, and the RTP timestamp media time counts from.
 #[derive(Debug, Default)]
 struct RtpIn {
-    base: Option<u32>,
-    max: u32,
-    received: u64,
-    last_transit: Option<f64>,
+    stats: ReceiveStats,
     /// The first RTP timestamp: later ones count from it, wrapping as the field does.
     first_timestamp: Option<u32>,
-    jitter: f64,
-}
-
-impl RtpIn {
-    /// Extends a 16-bit sequence number next to the highest seen.
-    fn extend(&self, seq: u16) -> u32 {
-        let cycles = self.max & !0xFFFF;
-        let candidate = cycles | u32::from(seq);
-        let max_low = self.max & 0xFFFF;
-        if self.base.is_some() && u32::from(seq) < max_low && max_low - u32::from(seq) > 0x8000 {
-            candidate.wrapping_add(0x1_0000)
-        } else if self.base.is_some()
-            && u32::from(seq) > max_low
-            && u32::from(seq) - max_low > 0x8000
-            && cycles > 0
-        {
-            candidate.wrapping_sub(0x1_0000)
-        } else {
-            candidate
-        }
-    }
-
-    fn lost(&self) -> u64 {
-        self.base.map_or(0, |base| {
-            (u64::from(self.max.wrapping_sub(base)) + 1).saturating_sub(self.received)
-        })
-    }
 }
 
 /// A video frame being put together from its packets.
@@ -415,7 +315,7 @@ struct Engine {
     client: ClientId,
 }
 
-async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RealRtcControl>) {
+async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
     let (events, mut events_rx) = mpsc::unbounded_channel();
     let mut engine = Engine {
         rng: ChaCha8Rng::seed_from_u64(task.seed ^ 0x5245_414c),
@@ -431,11 +331,11 @@ async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RealRtcControl>)
         tokio::select! {
             biased;
             control = rx.recv() => match control {
-                Some(RealRtcControl::Command(client, command)) => {
+                Some(RtcControl::Command(client, command)) => {
                     engine.command(client, command).await;
                 }
-                Some(RealRtcControl::Call(client, call)) => engine.client_call(client, call).await,
-                Some(RealRtcControl::Kill) => engine.kill().await,
+                Some(RtcControl::Call(client, call)) => engine.client_call(client, call).await,
+                Some(RtcControl::Kill) => engine.kill().await,
                 None => {
                     engine.close().await;
                     return;
@@ -498,25 +398,20 @@ impl Engine {
 
     async fn command(&mut self, client: ClientId, command: WebRtcCommand) {
         self.client = client;
-        let other_client = self.session.as_ref().is_some_and(|s| s.client != client);
-        match command {
-            // Each client is its own peer connection: one that is not this session's has
-            // nothing to act on (its own connection already closed).
-            WebRtcCommand::End if other_client => self.respond(WebRtcResponse::Ok {
-                command: CommandKind::End,
-            }),
-            WebRtcCommand::Answer { .. }
-            | WebRtcCommand::Ice { .. }
-            | WebRtcCommand::Media { .. }
-                if other_client =>
-            {
-                self.error(format!("{}: call not started", command.kind().as_str()));
-            }
-            command => self.handle_command(command).await,
+        match route(self.session.as_ref().map(|s| s.client), client, command) {
+            Routed::Engine(command) => self.handle_command(command).await,
+            Routed::Answer(response) => self.respond(response),
         }
     }
 
     async fn handle_command(&mut self, command: WebRtcCommand) {
+        if let Some(request) = NewSession::of(&command) {
+            match request.remote.clone() {
+                None => self.start(request).await,
+                Some(remote) => self.accept(request, remote).await,
+            }
+            return;
+        }
         match command {
             WebRtcCommand::Capabilities { .. } => {
                 self.respond(WebRtcResponse::Capabilities {
@@ -525,83 +420,7 @@ impl Engine {
                     },
                 });
             }
-            WebRtcCommand::Start {
-                media,
-                aes_key,
-                relay,
-            } => {
-                self.close().await;
-                let Some(mut session) =
-                    self.new_session(Role::Offerer, media, aes_key, relay).await
-                else {
-                    return;
-                };
-                let result = async {
-                    let offer = session.pc.create_offer(None).await?;
-                    session.pc.set_local_description(offer.clone()).await?;
-                    Ok::<_, webrtc::error::Error>(offer.sdp)
-                }
-                .await;
-                match result {
-                    Ok(sdp) => {
-                        session.description = Some(sdp);
-                        self.session = Some(session);
-                    }
-                    Err(error) => {
-                        let _ = session.pc.close().await;
-                        self.error(format!("start: {error}"));
-                    }
-                }
-            }
-            WebRtcCommand::Offer {
-                offer,
-                ice_candidates,
-                media,
-                aes_key,
-                relay,
-            } => {
-                if self.session.is_some() {
-                    // call.ts: the running call stays; the app sends `end` first.
-                    self.error("accept: call already started".into());
-                    return;
-                }
-                let description = match lz::decode_session(&offer) {
-                    Ok(d) if d.kind == SdpType::Offer => d,
-                    _ => {
-                        self.error("offer: bad session description".into());
-                        return;
-                    }
-                };
-                let Some(mut session) = self
-                    .new_session(Role::Answerer, media, aes_key, relay)
-                    .await
-                else {
-                    return;
-                };
-                let result = async {
-                    session
-                        .pc
-                        .set_remote_description(RTCSessionDescription::offer(description.sdp)?)
-                        .await?;
-                    let answer = session.pc.create_answer(None).await?;
-                    session.pc.set_local_description(answer.clone()).await?;
-                    Ok::<_, webrtc::error::Error>(answer.sdp)
-                }
-                .await;
-                match result {
-                    Ok(sdp) => {
-                        session.description = Some(sdp);
-                        session.remote_set = true;
-                        session.checking_since = Some(Instant::now());
-                        add_candidates(&session.pc, &ice_candidates).await;
-                        self.session = Some(session);
-                    }
-                    Err(error) => {
-                        let _ = session.pc.close().await;
-                        self.error(format!("offer: {error}"));
-                    }
-                }
-            }
+            WebRtcCommand::Start { .. } | WebRtcCommand::Offer { .. } => {}
             WebRtcCommand::Answer {
                 answer,
                 ice_candidates,
@@ -662,10 +481,10 @@ impl Engine {
             },
             WebRtcCommand::Media { source, enable } => match self.session.as_mut() {
                 Some(session) => {
-                    match source {
-                        CallMediaSource::Mic => session.mic = enable,
-                        CallMediaSource::Camera => session.camera = enable,
-                        _ => {}
+                    match sender_of(source) {
+                        Some(Sender::Mic) => session.mic = enable,
+                        Some(Sender::Camera) => session.camera = enable,
+                        None => {}
                     }
                     self.respond(WebRtcResponse::Ok {
                         command: CommandKind::Media,
@@ -675,11 +494,77 @@ impl Engine {
             },
             WebRtcCommand::Camera { .. } => {}
             WebRtcCommand::End => {
-                // `ok` first, then the client ends its call: the closed connection reports.
                 self.respond(WebRtcResponse::Ok {
                     command: CommandKind::End,
                 });
+                // Then the client ends its call: its closed connection reports.
                 self.close_reporting().await;
+            }
+        }
+    }
+
+    /// `start`: a session that makes the offer.
+    async fn start(&mut self, request: NewSession) {
+        self.close().await;
+        let Some(mut session) = self.new_session(&request).await else {
+            return;
+        };
+        let result = async {
+            let offer = session.pc.create_offer(None).await?;
+            session.pc.set_local_description(offer.clone()).await?;
+            Ok::<_, webrtc::error::Error>(offer.sdp)
+        }
+        .await;
+        match result {
+            Ok(sdp) => {
+                session.description = Some(sdp);
+                self.session = Some(session);
+            }
+            Err(error) => {
+                let _ = session.pc.close().await;
+                self.error(format!("start: {error}"));
+            }
+        }
+    }
+
+    /// `offer`: a session that answers the peer's offer.
+    async fn accept(&mut self, request: NewSession, remote: Remote) {
+        if self.session.is_some() {
+            // call.ts: the running call stays; the app sends `end` first.
+            self.error("accept: call already started".into());
+            return;
+        }
+        let description = match lz::decode_session(&remote.description) {
+            Ok(d) if d.kind == SdpType::Offer => d,
+            _ => {
+                self.error("offer: bad session description".into());
+                return;
+            }
+        };
+        let Some(mut session) = self.new_session(&request).await else {
+            return;
+        };
+        let result = async {
+            session
+                .pc
+                .set_remote_description(RTCSessionDescription::offer(description.sdp)?)
+                .await?;
+            let answer = session.pc.create_answer(None).await?;
+            session.pc.set_local_description(answer.clone()).await?;
+            Ok::<_, webrtc::error::Error>(answer.sdp)
+        }
+        .await;
+        match result {
+            Ok(sdp) => {
+                session.description = Some(sdp);
+                session.remote_set = true;
+                session.checking_since = Some(Instant::now());
+                add_candidates(&session.pc, &remote.candidates).await;
+                self.session = Some(session);
+            }
+            Err(error) => {
+                let _ = session.pc.close().await;
+                self.error(format!("offer: {error}"));
             }
         }
     }
@@ -744,22 +629,15 @@ impl Engine {
         Arc::new(WatchedRuntime::new(inner, on_exit, kill))
     }
 
-    async fn new_session(
-        &mut self,
-        role: Role,
-        media: CallMediaType,
-        key: Option<MediaKey>,
-        relay: bool,
-    ) -> Option<Session> {
+    async fn new_session(&mut self, request: &NewSession) -> Option<Session> {
+        let (role, media, relay) = (request.role, request.media, request.relay);
         self.sessions += 1;
         let id = self.sessions;
         self.stats().sessions += 1;
-        let key = key.filter(|_| self.task.encryption).map(|mut k| {
-            if self.task.wrong_key.load(Ordering::Relaxed) {
-                k.0[0] ^= 0xFF;
-            }
-            k
-        });
+        let key = request
+            .key
+            .filter(|_| self.task.encryption)
+            .map(|k| self.task.wrong_key.apply(k));
         let kill = KillSwitch::default();
         let built = self.build(id, media, relay, kill.clone()).await;
         let (pc, audio, video) = match built {
@@ -1210,12 +1088,7 @@ impl Engine {
         while session.mic && now >= session.next_audio {
             session.next_audio += AUDIO_EVERY;
             session.audio_seq += 1;
-            let frame = media::protect(
-                session.cipher.as_ref(),
-                FrameKind::Audio,
-                media::audio_frame(session.audio_seq),
-                &mut self.rng,
-            );
+            let frame = media::audio_out(session.cipher.as_ref(), session.audio_seq, &mut self.rng);
             let track = &session.audio;
             if write(track, frame, AUDIO_EVERY).await {
                 self.stats().audio_frames_sent += 1;
@@ -1230,9 +1103,8 @@ impl Engine {
             };
             session.next_video += VIDEO_EVERY;
             session.video_seq += 1;
-            let frame = media::video_frame(session.video_seq);
-            let kind = FrameKind::of_video_frame(&frame);
-            let protected = media::protect(session.cipher.as_ref(), kind, frame, &mut self.rng);
+            let protected =
+                media::video_out(session.cipher.as_ref(), session.video_seq, &mut self.rng);
             if write(track, protected, VIDEO_EVERY).await {
                 self.stats().video_frames_sent += 1;
             }
@@ -1253,26 +1125,14 @@ impl Engine {
             } else {
                 &mut session.audio_in
             };
-            let lost_before = incoming.lost();
-            let seq = incoming.extend(header.sequence_number);
-            if incoming.base.is_none() {
-                incoming.base = Some(seq);
-                incoming.max = seq;
-            }
-            incoming.max = incoming.max.max(seq);
-            incoming.received += 1;
-            stats.packets_lost = (stats.packets_lost + incoming.lost()).saturating_sub(lost_before);
+            let seq = incoming.stats.extend(header.sequence_number);
+            let change = incoming.stats.packet(seq, true);
+            stats.packets_lost = add_lost(stats.packets_lost, change);
             if !video {
                 // RFC 3550 A.8, in milliseconds: the clock is 48 kHz.
                 let first = *incoming.first_timestamp.get_or_insert(header.timestamp);
                 let media_ms = f64::from(header.timestamp.wrapping_sub(first)) / 48.0;
-                let transit = arrival * 1000.0 - media_ms;
-                if let Some(last) = incoming.last_transit {
-                    let d = (transit - last).abs();
-                    incoming.jitter += (d - incoming.jitter) / 16.0;
-                    stats.jitter_ms = incoming.jitter;
-                }
-                incoming.last_transit = Some(transit);
+                stats.jitter_ms = incoming.stats.transit(arrival * 1000.0 - media_ms);
             }
         }
         if !video {
@@ -1374,43 +1234,5 @@ async fn add_candidates(pc: &Arc<dyn PeerConnection>, text: &str) {
         if let Err(error) = pc.add_ice_candidate(init).await {
             debug!(%error, "remote candidate refused");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RtpIn;
-
-    fn receive(stream: &mut RtpIn, seq: u16) -> u32 {
-        let extended = stream.extend(seq);
-        if stream.base.is_none() {
-            stream.base = Some(extended);
-            stream.max = extended;
-        }
-        stream.max = stream.max.max(extended);
-        stream.received += 1;
-        extended
-    }
-
-    #[test]
-    fn sequence_numbers_extend_across_the_wrap_and_late_packets_stay_behind() {
-        let mut stream = RtpIn::default();
-        let seen: Vec<u32> = [65_534, 65_535, 0, 1, 65_535]
-            .into_iter()
-            .map(|seq| receive(&mut stream, seq))
-            .collect();
-        assert_eq!(seen, [65_534, 65_535, 65_536, 65_537, 65_535]);
-        assert_eq!(stream.max, 65_537);
-    }
-
-    #[test]
-    fn loss_is_expected_minus_received_so_reordering_is_not_loss() {
-        let mut stream = RtpIn::default();
-        for seq in [10, 12, 13] {
-            receive(&mut stream, seq);
-        }
-        assert_eq!(stream.lost(), 1);
-        receive(&mut stream, 11);
-        assert_eq!(stream.lost(), 0);
     }
 }

@@ -1,0 +1,273 @@
+//! The TURN server of the relay-only policy (a small subset of TURN), as a sans-IO state
+//! machine: datagrams in, datagrams out, time an argument.
+//!
+//! A client allocates a relayed address (`ALLOCATE` to the server's port → `ALLOCATED port`);
+//! it sends to peers through it (`SEND peer payload`), and what peers send to the relayed
+//! address comes back to it as `DATA peer payload`. Peers see only the relayed address, as
+//! with a real TURN server.
+//!
+//! Relayed media between two phones gets the pair's media path ([`MediaPath`]: latency, jitter
+//! and loss) here, once per packet, less what the hops to and from the server cost the network
+//! that runs it: the path is the same end to end whichever way a call goes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use callsim_engine::protocol::Timestamp;
+
+/// The TURN server's port.
+pub const TURN_PORT: u16 = 3478;
+/// First port of relayed addresses.
+const FIRST_RELAY_PORT: u16 = 50_000;
+
+/// Allocate a relayed address (client to server).
+pub const ALLOCATE: u8 = 0x10;
+/// The relayed address's port (server to client).
+pub const ALLOCATED: u8 = 0x11;
+/// Send a payload to a peer through the relayed address (client to server).
+pub const SEND: u8 = 0x12;
+/// A peer's payload that reached the relayed address (server to client).
+pub const DATA: u8 = 0x13;
+
+/// Writes a peer address: 4 bytes of IPv4 and 2 of port.
+pub fn put_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+    let ip = match addr.ip() {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(_) => [0; 4],
+    };
+    out.extend_from_slice(&ip);
+    out.extend_from_slice(&addr.port().to_be_bytes());
+}
+
+/// Reads what [`put_addr`] wrote, and the rest.
+pub fn take_addr(bytes: &[u8]) -> Option<(SocketAddr, &[u8])> {
+    let (addr, rest) = bytes.split_at_checked(6)?;
+    let ip = Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]);
+    let port = u16::from_be_bytes([addr[4], addr[5]]);
+    Some((SocketAddr::new(IpAddr::V4(ip), port), rest))
+}
+
+/// What the media path between two phones does to one packet: `None` loses it, else its
+/// one-way delay in ms.
+pub trait MediaPath {
+    /// The fate of a packet from the phone at `from` to the phone at `to`.
+    fn delay(&mut self, from: IpAddr, to: IpAddr) -> Option<u64>;
+}
+
+/// A datagram the server sends, from one of its ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnTransmit {
+    /// The server's port it leaves from: [`TURN_PORT`] or a relayed address's.
+    pub from_port: u16,
+    /// Where it goes.
+    pub to: SocketAddr,
+    /// What it carries.
+    pub data: Vec<u8>,
+}
+
+/// The server.
+#[derive(Debug)]
+pub struct TurnServer {
+    me: IpAddr,
+    hop_cost_ms: u64,
+    /// Each client's relayed port, and each port's client.
+    relays: BTreeMap<SocketAddr, u16>,
+    owners: BTreeMap<u16, SocketAddr>,
+    next_port: u16,
+    /// Packets held for their path's latency, by due time and arrival order.
+    held: BTreeMap<(Timestamp, u64), TurnTransmit>,
+    seq: u64,
+    ready: VecDeque<TurnTransmit>,
+}
+
+impl TurnServer {
+    /// A server at `me`. `hop_cost_ms` is what the network running it charges for the two hops
+    /// to and from it (taken off each relayed packet's path, so the path stays the pair's).
+    pub fn new(me: IpAddr, hop_cost_ms: u64) -> Self {
+        TurnServer {
+            me,
+            hop_cost_ms,
+            relays: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            next_port: FIRST_RELAY_PORT,
+            held: BTreeMap::new(),
+            seq: 0,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The server's address.
+    pub fn ip(&self) -> IpAddr {
+        self.me
+    }
+
+    /// The relayed ports allocated so far.
+    pub fn ports(&self) -> impl Iterator<Item = u16> + '_ {
+        self.owners.keys().copied()
+    }
+
+    /// A datagram from `from` reached the server's port `port`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Timestamp,
+        port: u16,
+        from: SocketAddr,
+        data: &[u8],
+        path: &mut impl MediaPath,
+    ) {
+        if port == TURN_PORT {
+            self.control(now, from, data, path);
+        } else if let Some(&client) = self.owners.get(&port) {
+            // A peer's packet to a relayed address: at once from another relayed address (its
+            // path was applied when it was sent), after the media path from a phone.
+            let delay = if from.ip() == self.me {
+                Some(0)
+            } else {
+                path.delay(from.ip(), client.ip())
+                    .map(|d| d.saturating_sub(self.hop_cost_ms))
+            };
+            if let Some(delay) = delay {
+                let mut wrapped = vec![DATA];
+                put_addr(&mut wrapped, from);
+                wrapped.extend_from_slice(data);
+                self.hold(now.add_ms(delay), TURN_PORT, client, wrapped);
+            }
+        }
+    }
+
+    fn control(
+        &mut self,
+        now: Timestamp,
+        client: SocketAddr,
+        data: &[u8],
+        path: &mut impl MediaPath,
+    ) {
+        let Some((&kind, body)) = data.split_first() else {
+            return;
+        };
+        match kind {
+            ALLOCATE => {
+                let port = match self.relays.get(&client) {
+                    Some(&port) => port,
+                    None => {
+                        let port = self.next_port;
+                        self.next_port += 1;
+                        self.relays.insert(client, port);
+                        self.owners.insert(port, client);
+                        port
+                    }
+                };
+                let mut reply = vec![ALLOCATED];
+                reply.extend_from_slice(&port.to_be_bytes());
+                self.ready.push_back(TurnTransmit {
+                    from_port: TURN_PORT,
+                    to: client,
+                    data: reply,
+                });
+            }
+            SEND => {
+                let (Some(&port), Some((peer, payload))) =
+                    (self.relays.get(&client), take_addr(body))
+                else {
+                    return;
+                };
+                // The phone at the far end: the peer itself, or the owner of the peer's relayed
+                // address when both ends relay.
+                let far = if peer.ip() == self.me {
+                    self.owners
+                        .get(&peer.port())
+                        .map_or(peer.ip(), SocketAddr::ip)
+                } else {
+                    peer.ip()
+                };
+                if let Some(delay) = path.delay(client.ip(), far) {
+                    let at = now.add_ms(delay.saturating_sub(self.hop_cost_ms));
+                    self.hold(at, port, peer, payload.to_vec());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn hold(&mut self, at: Timestamp, from_port: u16, to: SocketAddr, data: Vec<u8>) {
+        self.seq += 1;
+        self.held.insert(
+            (at, self.seq),
+            TurnTransmit {
+                from_port,
+                to,
+                data,
+            },
+        );
+    }
+
+    /// Time passed: held packets that are due become ready, in the order they came.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        while let Some(entry) = self.held.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            self.ready.push_back(entry.remove());
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<TurnTransmit> {
+        self.ready.pop_front()
+    }
+
+    /// When [`TurnServer::handle_timeout`] is next needed.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.held.keys().next().map(|(at, _)| *at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Option<u64>);
+
+    impl MediaPath for Fixed {
+        fn delay(&mut self, _: IpAddr, _: IpAddr) -> Option<u64> {
+            self.0
+        }
+    }
+
+    fn addr(last: u8, port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), port)
+    }
+
+    #[test]
+    fn a_relayed_packet_takes_the_pairs_path_and_comes_back_as_data() {
+        let (turn, alice, bob) = (addr(9, TURN_PORT), addr(1, 5000), addr(2, 5000));
+        let mut server = TurnServer::new(turn.ip(), 0);
+        let mut path = Fixed(Some(40));
+        server.handle_datagram(Timestamp(0), TURN_PORT, alice, &[ALLOCATE], &mut path);
+        let reply = server.poll_transmit().expect("allocated");
+        assert_eq!(reply.to, alice);
+        let port = u16::from_be_bytes([reply.data[1], reply.data[2]]);
+        let mut send = vec![SEND];
+        put_addr(&mut send, bob);
+        send.extend_from_slice(b"hi");
+        server.handle_datagram(Timestamp(100), TURN_PORT, alice, &send, &mut path);
+        assert_eq!(server.poll_transmit(), None, "held for the path");
+        assert_eq!(server.poll_timeout(), Some(Timestamp(140)));
+        server.handle_timeout(Timestamp(140));
+        let out = server.poll_transmit().expect("sent");
+        assert_eq!(
+            (out.from_port, out.to, out.data.as_slice()),
+            (port, bob, &b"hi"[..])
+        );
+        // Bob answers the relayed address: Alice gets it wrapped, after the path.
+        server.handle_datagram(Timestamp(200), port, bob, b"yo", &mut path);
+        server.handle_timeout(Timestamp(240));
+        let back = server.poll_transmit().expect("data");
+        assert_eq!(back.to, alice);
+        assert_eq!(take_addr(&back.data[1..]), Some((bob, &b"yo"[..])));
+        // A lost packet never comes out.
+        server.handle_datagram(Timestamp(300), port, bob, b"x", &mut Fixed(None));
+        server.handle_timeout(Timestamp(10_000));
+        assert_eq!(server.poll_transmit(), None);
+    }
+}
