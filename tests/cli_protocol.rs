@@ -347,9 +347,38 @@ fn bench_turmoil_runs_complete_calls_and_prints_its_figures() {
             "wall_seconds",
             "calls_per_second",
             "sim_seconds",
-            "sim_to_wall"
+            "sim_to_wall",
+            "raw_turmoil_calls_per_second",
+            "idle_world_share"
         ]
     );
+}
+
+#[test]
+fn bench_memory_runs_complete_calls_with_media_and_prints_its_figures() {
+    let out = callsim(&["bench", "memory", "--calls", "2"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let figures: Vec<(String, f64)> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once(": ")?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect();
+    let keys: Vec<&str> = figures.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "calls",
+            "wall_seconds",
+            "calls_per_second",
+            "sim_to_wall",
+            "scripted_calls_per_second",
+            "media_share"
+        ]
+    );
+    assert_eq!(figures[0].1, 2.0);
+    assert!(figures.iter().all(|(_, v)| v.is_finite()));
 }
 
 /// The outcome line of `callsim call`.

@@ -13,6 +13,7 @@ use callsim::cli::example;
 use callsim_engine::protocol::rtc::{self, SdpType};
 use callsim_engine::protocol::{CallEvent, ChatMessage};
 use callsim_sim::world::WorldBuilder;
+use callsim_sim::{PhoneId, World};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCSessionDescription,
@@ -108,14 +109,15 @@ async fn simrtcs_offers_and_answers_are_taken_by_webrtc_rs() {
         builder.phone("Alice");
         builder.phone("Bob");
         let mut w = builder.build();
-        w.start_call(0, 1, callsim_engine::protocol::CallMediaType::Video);
-        w.run_until(5_000, |w| w.ringing(1)).expect("runs");
-        w.callkit_answer(1);
-        w.run_until(10_000, |w| w.connected(0, 1)).expect("runs");
+        let (alice, bob) = (PhoneId(0), PhoneId(1));
+        w.start_call(alice, bob, callsim_engine::protocol::CallMediaType::Video);
+        w.advance_until(5_000, |w| w.ringing(bob)).expect("runs");
+        w.callkit_answer(bob);
+        w.advance_until(10_000, |w| w.connected(alice, bob))
+            .expect("runs");
         w.trace()
             .iter()
-            .filter(|r| r.dir == "out" && r.what["type"] == "send")
-            .filter_map(|r| r.what["value"]["body"].as_str().map(str::to_owned))
+            .filter_map(|r| r.sent().map(|(_, _, body)| body.to_owned()))
             .collect::<Vec<_>>()
     })
     .join()

@@ -8,7 +8,7 @@
 //! `closed` (it never sends `ended`). It returns what to deliver and when ([`RtcAction`]); its
 //! host (the in-memory world, or [`crate::backends::ScriptedWebRtc`] under a driver) moves time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use callsim_engine::crypto::MediaKey;
 use callsim_engine::ids::ClientId;
@@ -125,7 +125,8 @@ struct Endpoint {
 pub struct ScriptedRtcNetwork {
     timing: RtcTiming,
     endpoints: BTreeMap<EndpointId, Endpoint>,
-    blocked: bool,
+    /// Pairs of endpoints (lower first) whose media path drops everything.
+    blocked: BTreeSet<(EndpointId, EndpointId)>,
 }
 
 impl ScriptedRtcNetwork {
@@ -134,7 +135,7 @@ impl ScriptedRtcNetwork {
         ScriptedRtcNetwork {
             timing,
             endpoints: BTreeMap::new(),
-            blocked: false,
+            blocked: BTreeSet::new(),
         }
     }
 
@@ -143,9 +144,15 @@ impl ScriptedRtcNetwork {
         self.endpoint(id).encryption = supported;
     }
 
-    /// Blocks or unblocks media between all endpoints: new sessions fail after `fail`.
-    pub fn set_blocked(&mut self, blocked: bool) {
-        self.blocked = blocked;
+    /// Blocks or unblocks media between two endpoints: their new sessions fail after `fail`
+    /// (a scripted session, once connected, never notices).
+    pub fn set_blocked(&mut self, a: EndpointId, b: EndpointId, blocked: bool) {
+        let pair = (a.min(b), a.max(b));
+        if blocked {
+            self.blocked.insert(pair);
+        } else {
+            self.blocked.remove(&pair);
+        }
     }
 
     /// Whether two endpoints hold peer connections with the same media key.
@@ -319,7 +326,10 @@ impl ScriptedRtcNetwork {
                         actions.push(connection(id, pc.client, 0, IceConnectionState::Checking));
                     }
                 }
-                let (after_ms, event) = if self.blocked {
+                let blocked = self
+                    .blocked
+                    .contains(&(ends[0].min(ends[1]), ends[0].max(ends[1])));
+                let (after_ms, event) = if blocked {
                     (self.timing.fail, RtcEvent::Fail(token))
                 } else {
                     (self.timing.connect, RtcEvent::Connected(token))

@@ -6,7 +6,7 @@
 //! timers and the operating system's sockets) and prints the same timeline; nothing in it is
 //! reproducible by seed, and a call of `talk` seconds takes that long.
 //!
-//! [`RealRtc`]: crate::realrtc::RealRtc
+//! [`RealRtc`]: crate::rtc::real::RealRtc
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -26,10 +26,10 @@ use callsim_mocks::backends::{
 };
 use callsim_mocks::relay::contact_id;
 use callsim_mocks::{FakeAudioSession, FakeRinger};
-use serde_json::json;
 
+use crate::rtc::RtcStats;
 use crate::rtc::real::{self as realrtc, Network, RealRtcTask};
-use crate::world::{RtcStats, TraceRecord};
+use crate::trace::{TraceEvent, TraceRecord};
 
 /// How the callee answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,16 +78,11 @@ pub struct LoopbackOutcome {
 
 type Trace = Arc<Mutex<Vec<TraceRecord>>>;
 
-fn record(trace: &Trace, t: u64, who: &str, dir: &'static str, what: serde_json::Value) {
+fn record(trace: &Trace, t: Timestamp, event: TraceEvent) {
     trace
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(TraceRecord {
-            t,
-            who: who.to_owned(),
-            dir,
-            what,
-        });
+        .push(TraceRecord::new(t, event));
 }
 
 struct LoopbackTracer {
@@ -98,28 +93,39 @@ struct LoopbackTracer {
 
 impl Tracer for LoopbackTracer {
     fn input(&mut self, now: Timestamp, input: &Input) {
-        if let Input::Message { body, .. } = input {
-            // The relay's delivery, seen where it lands.
-            let event = serde_json::from_str::<serde_json::Value>(body)
+        if let Input::Message { body, msg_id, .. } = input {
+            // The relay's delivery, seen where it lands: a chat message names its event, and
+            // anything else the agent sends is a receipt.
+            let kind = serde_json::from_str::<serde_json::Value>(body)
                 .ok()
-                .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| "?".into());
-            record(
-                &self.trace,
-                now.0,
-                "relay",
-                "relay",
-                json!({"deliver": {"from": self.peer, "to": self.name, "event": event}}),
-            );
+                .and_then(|v| {
+                    v.get("event")
+                        .and_then(|e| e.as_str())
+                        .and_then(MessageKind::from_tag)
+                })
+                .unwrap_or(MessageKind::Receipt);
+            let event = TraceEvent::RelayDeliver {
+                from: self.peer.clone(),
+                to: self.name.clone(),
+                kind,
+                id: *msg_id,
+            };
+            record(&self.trace, now, event);
         }
-        let what = serde_json::to_value(input).unwrap_or_default();
-        record(&self.trace, now.0, &self.name, "in", what);
+        let event = TraceEvent::Input {
+            phone: self.name.clone(),
+            input: input.clone(),
+        };
+        record(&self.trace, now, event);
     }
 
     fn output(&mut self, now: Timestamp, output: &Output) {
         if !matches!(output, Output::Timeout(_)) {
-            let what = serde_json::to_value(output).unwrap_or_default();
-            record(&self.trace, now.0, &self.name, "out", what);
+            let event = TraceEvent::Output {
+                phone: self.name.clone(),
+                output: output.clone(),
+            };
+            record(&self.trace, now, event);
         }
     }
 }
@@ -141,13 +147,14 @@ impl SmpClient for TracedSmp {
         notify: bool,
         event: MessageKind,
     ) {
-        record(
-            &self.trace,
-            now.0,
-            "relay",
-            "relay",
-            json!({"send": {"from": self.name, "to": self.peer, "event": event, "notify": notify}}),
-        );
+        let sent = TraceEvent::RelaySend {
+            from: self.name.clone(),
+            to: self.peer.clone(),
+            kind: event,
+            notify,
+            bytes: body.len(),
+        };
+        record(&self.trace, now, sent);
         self.inner.send(now, contact_id, body, notify, event);
     }
 }

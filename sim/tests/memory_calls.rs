@@ -6,10 +6,11 @@ use callsim_engine::io::{PhoneConfig, UserAction};
 use callsim_engine::protocol::CallMediaType::{Audio, Video};
 use callsim_mocks::callkit::ActionOutcome;
 use callsim_mocks::webrtc::RtcTiming;
-use callsim_sim::memory::{MemoryWorld, PhoneId, Timing, contact_id};
+use callsim_sim::memory::{MemoryWorld, Timing, WebRtcModel};
+use callsim_sim::{PhoneId, World};
 
-const ALICE: PhoneId = 0;
-const BOB: PhoneId = 1;
+const ALICE: PhoneId = PhoneId(0);
+const BOB: PhoneId = PhoneId(1);
 
 fn world_with(alice: PhoneConfig, bob: PhoneConfig) -> MemoryWorld {
     let mut w = MemoryWorld::new(Timing::default());
@@ -32,7 +33,7 @@ fn china(name: &str, seed: u64) -> PhoneConfig {
 }
 
 fn dump(w: &MemoryWorld) -> String {
-    w.trace().join("\n")
+    w.trace_lines().join("\n")
 }
 
 /// Runs until Bob's phone rings, at most 5 s.
@@ -51,7 +52,7 @@ fn accept_in_app(w: &mut MemoryWorld) {
     w.user(
         BOB,
         UserAction::AcceptCall {
-            contact_id: contact_id(ALICE),
+            contact_id: ALICE.contact(),
         },
     );
 }
@@ -120,7 +121,7 @@ fn a_video_call_connects_in_the_app_without_callkit_and_uses_the_speaker() {
     let mut w = world_with(china("Alice", 1), china("Bob", 2));
     w.start_call(ALICE, BOB, Video);
     until_ringing(&mut w, BOB);
-    assert_eq!(w.phone(BOB).app().incoming_view(), Some(contact_id(ALICE)));
+    assert_eq!(w.phone(BOB).app().incoming_view(), Some(ALICE.contact()));
     assert!(w.sound(BOB).ringtone());
     assert_eq!(
         w.callkit(BOB).calls().len(),
@@ -197,7 +198,7 @@ fn rejecting_in_the_app_is_silent_too() {
     w.user(
         BOB,
         UserAction::RejectCall {
-            contact_id: contact_id(ALICE),
+            contact_id: ALICE.contact(),
         },
     );
     w.run_for(10_000);
@@ -217,7 +218,7 @@ fn ignoring_hides_the_banner_and_keeps_the_invitation_pending() {
     w.user(
         BOB,
         UserAction::IgnoreCall {
-            contact_id: contact_id(ALICE),
+            contact_id: ALICE.contact(),
         },
     );
     w.run_for(10_000);
@@ -363,7 +364,7 @@ fn glare_overwrites_both_calls_and_neither_connects() {
         let items: Vec<_> = w
             .phone(me)
             .core()
-            .items(contact_id(peer))
+            .items(peer.contact())
             .map(|i| i.content.to_string())
             .collect();
         assert_eq!(
@@ -418,11 +419,11 @@ fn an_extra_before_the_offer_is_dropped_and_the_call_connects_on_the_first_candi
 fn candidates_racing_the_callers_answer_are_refused_and_the_call_still_connects() {
     // Race 3: the caller's WebRTC trickles before its answer reaches the core.
     let mut w = MemoryWorld::new(Timing {
-        rtc: RtcTiming {
+        webrtc: WebRtcModel::Scripted(RtcTiming {
             gather: 100,
             trickle: Some(50),
             ..RtcTiming::default()
-        },
+        }),
         ..Timing::default()
     });
     w.add_phone(PhoneConfig::new("Alice", 1));
@@ -490,25 +491,25 @@ fn a_second_call_during_a_call_shows_a_silent_banner_and_accept_ends_the_first()
     w.user(
         bob,
         UserAction::AcceptCall {
-            contact_id: contact_id(alice),
+            contact_id: alice.contact(),
         },
     );
     assert!(w.run_until(5_000, |w| w.connected(alice, bob)));
     w.start_call(carol, bob, Audio);
     assert!(w.run_until(5_000, |w| w.phone(bob).app().incoming_view()
-        == Some(contact_id(carol))));
+        == Some(carol.contact())));
     assert!(!w.sound(bob).ringtone(), "no ringtone over the call view");
     assert!(!w.ringing(bob));
     w.user(
         bob,
         UserAction::AcceptCall {
-            contact_id: contact_id(carol),
+            contact_id: carol.contact(),
         },
     );
     w.run_for(1);
     assert_eq!(
         w.phone(bob).app().active_call().map(|c| c.contact_id),
-        Some(contact_id(carol)),
+        Some(carol.contact()),
         "answered at once"
     );
     w.run_for(500);
@@ -621,7 +622,7 @@ fn the_peers_webrtc_failure_ends_the_call_on_both_sides() {
             app_call(&mut w, Audio);
         }
         w.run_for(10_000);
-        w.fail_webrtc(BOB);
+        w.fail_webrtc(BOB).expect("scripted WebRTC fails on demand");
         w.run_for(1);
         assert_eq!(w.call_state(BOB), None, "Bob's call ends at once");
         assert_eq!(
@@ -631,7 +632,7 @@ fn the_peers_webrtc_failure_ends_the_call_on_both_sides() {
         w.run_for(6_000);
         assert_eq!(w.call_state(ALICE), None, "{}", dump(&w));
         let ends = w
-            .trace()
+            .trace_lines()
             .iter()
             .filter(|l| l.contains("kind: CallEnd"))
             .count();
@@ -667,7 +668,7 @@ fn the_peers_webrtc_failure_ends_the_call_on_both_sides() {
 #[test]
 fn blocked_media_fails_the_call_after_30_seconds() {
     let mut w = world();
-    w.set_media_blocked(true);
+    w.set_media_blocked(ALICE, BOB, true);
     w.start_call(ALICE, BOB, Audio);
     until_ringing(&mut w, BOB);
     w.callkit_answer(BOB);
@@ -710,7 +711,7 @@ fn the_same_seeds_give_the_same_run() {
         w.run_for(4_000);
         w.user(BOB, UserAction::EndCall);
         w.run_for(1_000);
-        w.trace().to_vec()
+        w.trace_lines().to_vec()
     };
     let (a, b) = (run(), run());
     assert!(a.len() > 50);
@@ -864,7 +865,7 @@ fn a_prompt_for_a_permission_never_asked_comes_with_the_call_view() {
 #[test]
 fn a_callkit_mute_before_the_peer_connection_blocks_the_callers_offer_an_in_app_mute_does_not() {
     let rtc_of = |w: &MemoryWorld, who: &str| -> Vec<String> {
-        w.trace()
+        w.trace_lines()
             .iter()
             .filter(|l| l.contains(&format!(" {who} -> WebRtc {{")))
             .map(|l| l.split(" -> ").nth(1).unwrap_or_default().to_owned())
@@ -893,7 +894,7 @@ fn a_callkit_mute_before_the_peer_connection_blocks_the_callers_offer_an_in_app_
     until_ringing(&mut w, BOB);
     accept_in_app(&mut w);
     until_connected(&mut w);
-    assert!(w.trace().iter().any(|l| l.contains(
+    assert!(w.trace_lines().iter().any(|l| l.contains(
         " Alice -> WebRtcClient { client: 1, call: SetAudioEnabled { enabled: false } }"
     )));
 }
@@ -933,7 +934,7 @@ fn a_killed_app_remembers_permissions_and_the_headset_but_not_its_calls() {
 /// not the newest. Here Carol (contact 3) called first and Alice (contact 1) second.
 #[test]
 fn a16_a_refresh_rings_the_invitation_of_the_highest_contact_id_not_the_newest() {
-    const CAROL: PhoneId = 2;
+    const CAROL: PhoneId = PhoneId(2);
     let mut w = world_with(china("Alice", 1), china("Bob", 2));
     assert_eq!(w.add_phone(china("Carol", 3)), CAROL);
     w.connect(CAROL, BOB);
@@ -948,7 +949,7 @@ fn a16_a_refresh_rings_the_invitation_of_the_highest_contact_id_not_the_newest()
     w.run_for(2_000);
     assert_eq!(
         w.phone(BOB).app().incoming_view(),
-        Some(contact_id(CAROL)),
+        Some(CAROL.contact()),
         "Carol's, though Alice's came later"
     );
 }

@@ -2,12 +2,13 @@
 
 use callsim_engine::io::UserAction;
 use callsim_engine::protocol::CallMediaType::{self, Audio, Video};
-use callsim_sim::world::{World, WorldBuilder};
+use callsim_sim::world::{TurmoilWorld, WorldBuilder};
+use callsim_sim::{PhoneId, World};
 
-const ALICE: usize = 0;
-const BOB: usize = 1;
+const ALICE: PhoneId = PhoneId(0);
+const BOB: PhoneId = PhoneId(1);
 
-fn world(seed: u64) -> World {
+fn world(seed: u64) -> TurmoilWorld {
     let mut builder = WorldBuilder::new(seed);
     // The real stack has no TURN server in the world: these calls go peer to peer.
     for name in ["Alice", "Bob"] {
@@ -18,16 +19,16 @@ fn world(seed: u64) -> World {
     builder.build()
 }
 
-fn connect(w: &mut World, media: CallMediaType) {
+fn connect(w: &mut TurmoilWorld, media: CallMediaType) {
     w.start_call(ALICE, BOB, media);
     assert!(
-        w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"),
+        w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"),
         "Bob never rang:\n{}",
         w.mermaid()
     );
     assert!(w.callkit_answer(BOB));
     assert!(
-        w.run_until(10_000, |w| w.connected(ALICE, BOB))
+        w.advance_until(10_000, |w| w.connected(ALICE, BOB))
             .expect("runs"),
         "no connection:\n{}",
         w.mermaid()
@@ -38,7 +39,7 @@ fn connect(w: &mut World, media: CallMediaType) {
 fn a_real_call_connects_and_carries_decrypted_audio_both_ways() {
     let mut w = world(1);
     connect(&mut w, Audio);
-    w.run_for(5_000).expect("runs");
+    w.advance(5_000).expect("runs");
     for id in [ALICE, BOB] {
         let stats = w.rtc_stats(id);
         assert!(
@@ -50,7 +51,7 @@ fn a_real_call_connects_and_carries_decrypted_audio_both_ways() {
         assert_eq!(stats.undecryptable_frames, 0);
     }
     w.user(ALICE, UserAction::EndCall);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     assert_eq!(
         (w.call_state(ALICE), w.call_state(BOB)),
         (None, None),
@@ -63,7 +64,7 @@ fn a_real_call_connects_and_carries_decrypted_audio_both_ways() {
 fn video_frames_cross_the_real_stack_whole_and_decrypted() {
     let mut w = world(2);
     connect(&mut w, Video);
-    w.run_for(4_000).expect("runs");
+    w.advance(4_000).expect("runs");
     for id in [ALICE, BOB] {
         let stats = w.rtc_stats(id);
         assert!(
@@ -89,7 +90,7 @@ fn frames_under_a_wrong_key_are_dropped_and_counted_never_played() {
     let mut w = world(3);
     w.use_wrong_media_key(BOB);
     connect(&mut w, Video);
-    w.run_for(3_000).expect("runs");
+    w.advance(3_000).expect("runs");
     let (alice, bob) = (w.rtc_stats(ALICE), w.rtc_stats(BOB));
     for stats in [&alice, &bob] {
         assert_eq!(stats.audio_frames_received, 0, "{stats:?}");
@@ -104,12 +105,12 @@ fn blocked_media_fails_a_real_call_in_bounded_time() {
     let mut w = world(4);
     w.set_media_blocked(ALICE, BOB, true);
     w.start_call(ALICE, BOB, Audio);
-    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.callkit_answer(BOB);
-    w.run_for(29_000).expect("runs");
+    w.advance(29_000).expect("runs");
     assert!(w.call_state(ALICE).is_some() && w.call_state(BOB).is_some());
     // ICE gives up at about 30 s; the stack reports `failed` and the call ends.
-    let ended = w.run_until(3_000, |w| {
+    let ended = w.advance_until(3_000, |w| {
         w.call_state(ALICE).is_none() && w.call_state(BOB).is_none()
     });
     assert!(ended.expect("runs"), "{}", w.mermaid());
@@ -128,10 +129,10 @@ fn blocked_media_fails_a_real_call_in_bounded_time() {
 fn losing_the_network_mid_call_ends_a_real_call() {
     let mut w = world(5);
     connect(&mut w, Audio);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     w.set_media_blocked(ALICE, BOB, true);
     let cut = w.now();
-    let ended = w.run_until(40_000, |w| {
+    let ended = w.advance_until(40_000, |w| {
         w.call_state(ALICE).is_none() && w.call_state(BOB).is_none()
     });
     assert!(ended.expect("runs"), "{}", w.mermaid());
@@ -148,9 +149,10 @@ fn losing_the_network_mid_call_ends_a_real_call() {
 #[test]
 fn a_real_call_rides_out_lossy_media() {
     let mut w = world(6);
-    w.set_media_loss(ALICE, BOB, callsim_sim::world::Loss::Random { rate: 0.05 });
+    w.set_media_loss(ALICE, BOB, callsim_sim::world::Loss::Random { rate: 0.05 })
+        .expect("the turmoil world models loss");
     connect(&mut w, Audio);
-    w.run_for(5_000).expect("runs");
+    w.advance(5_000).expect("runs");
     for (id, peer) in [(ALICE, BOB), (BOB, ALICE)] {
         let (got, sent) = (w.rtc_stats(id), w.rtc_stats(peer));
         let share = got.audio_frames_received as f64 / sent.audio_frames_sent as f64;
@@ -168,13 +170,13 @@ fn a_real_call_rides_out_lossy_media() {
 fn a_killed_app_goes_silent_and_the_peer_ends_the_call_on_its_own() {
     let mut w = world(7);
     connect(&mut w, Audio);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     let killed = w.now();
     w.kill_app(BOB);
     // A dead process answers nothing: ICE on Alice's side sees silence, then disconnects.
-    w.run_for(3_000).expect("runs");
+    w.advance(3_000).expect("runs");
     assert!(w.call_state(ALICE).is_some(), "Alice cannot know yet");
-    let ended = w.run_until(10_000, |w| w.call_state(ALICE).is_none());
+    let ended = w.advance_until(10_000, |w| w.call_state(ALICE).is_none());
     assert!(ended.expect("runs"), "{}", w.mermaid());
     let after = w.now().0 - killed.0;
     assert!(
@@ -190,13 +192,13 @@ fn an_answer_held_20_seconds_still_connects_on_the_real_stack() {
     let mut w = world(8);
     w.hold(BOB, callsim_engine::io::MessageKind::CallAnswer);
     w.start_call(ALICE, BOB, Audio);
-    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.callkit_answer(BOB);
-    w.run_for(20_000).expect("runs");
+    w.advance(20_000).expect("runs");
     assert!(!w.connected(ALICE, BOB));
     w.release(BOB);
     assert!(
-        w.run_until(5_000, |w| w.connected(ALICE, BOB))
+        w.advance_until(5_000, |w| w.connected(ALICE, BOB))
             .expect("runs"),
         "{}",
         w.mermaid()
@@ -212,14 +214,14 @@ fn a_short_outage_during_ice_checks_fails_the_call_though_the_network_heals() {
     let outage = |start: u64| {
         let mut w = world(1);
         w.start_call(ALICE, BOB, Audio);
-        assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+        assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
         w.callkit_answer(BOB);
         let now = w.now().0;
-        w.run_for(start - now).expect("runs");
+        w.advance(start - now).expect("runs");
         w.set_media_blocked(ALICE, BOB, true);
-        w.run_for(1_500).expect("runs");
+        w.advance(1_500).expect("runs");
         w.set_media_blocked(ALICE, BOB, false);
-        let done = w.run_until(35_000, |w| {
+        let done = w.advance_until(35_000, |w| {
             w.connected(ALICE, BOB)
                 || (w.call_state(ALICE).is_none() && w.call_state(BOB).is_none())
         });
@@ -240,9 +242,9 @@ fn statistics_measure_jitter_round_trips_and_every_packet_sent() {
     let mut w = world(9);
     w.set_media_jitter(ALICE, BOB, 30);
     connect(&mut w, Audio);
-    w.run_for(3_000).expect("runs");
+    w.advance(3_000).expect("runs");
     w.user(ALICE, UserAction::EndCall);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     for id in [ALICE, BOB] {
         let stats = w.rtc_stats(id);
         // 20 ms each way plus up to 30 ms of jitter.
@@ -263,9 +265,9 @@ fn a_second_call_on_the_same_phones_gets_a_fresh_connection() {
     let mut w = world(10);
     for round in 1..=2 {
         connect(&mut w, Audio);
-        w.run_for(2_000).expect("runs");
+        w.advance(2_000).expect("runs");
         w.user(ALICE, UserAction::EndCall);
-        let idle = w.run_until(3_000, |w| {
+        let idle = w.advance_until(3_000, |w| {
             w.call_state(ALICE).is_none() && w.call_state(BOB).is_none()
         });
         assert!(idle.expect("runs"), "round {round}: {}", w.mermaid());

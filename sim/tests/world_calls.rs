@@ -2,15 +2,18 @@
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::crypto::MediaPlatform;
+use callsim_engine::io::MessageKind;
 use callsim_engine::io::UserAction;
 use callsim_engine::io::webrtc::CandidateType;
 use callsim_engine::protocol::CallMediaType::{Audio, Video};
-use callsim_sim::world::{AppState, Loss, World, WorldBuilder};
+use callsim_sim::trace::TraceEvent;
+use callsim_sim::world::{AppState, Loss, TurmoilWorld, WorldBuilder};
+use callsim_sim::{PhoneId, World};
 
-const ALICE: usize = 0;
-const BOB: usize = 1;
+const ALICE: PhoneId = PhoneId(0);
+const BOB: PhoneId = PhoneId(1);
 
-fn world(seed: u64, bob: impl FnOnce(&mut callsim_sim::world::PhoneSetup)) -> World {
+fn world(seed: u64, bob: impl FnOnce(&mut callsim_sim::world::PhoneSetup)) -> TurmoilWorld {
     let mut builder = WorldBuilder::new(seed);
     builder.phone("Alice");
     bob(builder.phone("Bob"));
@@ -19,7 +22,7 @@ fn world(seed: u64, bob: impl FnOnce(&mut callsim_sim::world::PhoneSetup)) -> Wo
 
 /// Both phones with "Always use relay" off: calls go peer to peer, and each side trickles a
 /// server-reflexive candidate (`x.call.extra`) after its first batch.
-fn direct_world(seed: u64) -> World {
+fn direct_world(seed: u64) -> TurmoilWorld {
     let mut builder = WorldBuilder::new(seed);
     for name in ["Alice", "Bob"] {
         builder.phone(name).config.relay_policy = false;
@@ -27,20 +30,21 @@ fn direct_world(seed: u64) -> World {
     builder.build()
 }
 
-fn connect(w: &mut World) {
+fn connect(w: &mut TurmoilWorld) {
     connect_within(w, 10_000);
 }
 
-fn connect_within(w: &mut World, ms: u64) {
+fn connect_within(w: &mut TurmoilWorld, ms: u64) {
     w.start_call(ALICE, BOB, Audio);
     assert!(
-        w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"),
+        w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"),
         "Bob never rang:\n{}",
         w.mermaid()
     );
     assert!(w.callkit_answer(BOB));
     assert!(
-        w.run_until(ms, |w| w.connected(ALICE, BOB)).expect("runs"),
+        w.advance_until(ms, |w| w.connected(ALICE, BOB))
+            .expect("runs"),
         "no connection:\n{}",
         w.mermaid()
     );
@@ -50,7 +54,7 @@ fn connect_within(w: &mut World, ms: u64) {
 fn a_call_connects_carries_encrypted_media_both_ways_and_ends() {
     let mut w = world(1, |_| {});
     connect(&mut w);
-    w.run_for(10_000).expect("runs");
+    w.advance(10_000).expect("runs");
     for id in [ALICE, BOB] {
         let stats = w.rtc_stats(id);
         assert!(
@@ -62,7 +66,7 @@ fn a_call_connects_carries_encrypted_media_both_ways_and_ends() {
         assert_eq!(stats.undecryptable_frames, 0);
     }
     w.user(ALICE, UserAction::EndCall);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     assert_eq!(
         (w.call_state(ALICE), w.call_state(BOB)),
         (None, None),
@@ -82,11 +86,12 @@ fn a_call_connects_carries_encrypted_media_both_ways_and_ends() {
 /// A whole call under `loss` on the media path; returns the trace.
 fn scripted_call(seed: u64, loss: Loss) -> String {
     let mut w = world(seed, |_| {});
-    w.set_media_loss(ALICE, BOB, loss);
+    w.set_media_loss(ALICE, BOB, loss)
+        .expect("the turmoil world models loss");
     connect(&mut w);
-    w.run_for(5_000).expect("runs");
+    w.advance(5_000).expect("runs");
     w.user(BOB, UserAction::EndCall);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     w.trace_jsonl()
 }
 
@@ -109,20 +114,20 @@ fn the_same_seed_gives_a_byte_identical_trace_and_another_seed_another() {
 fn a_relay_restart_during_call_setup_loses_nothing() {
     let mut w = world(3, |_| {});
     w.start_call(ALICE, BOB, Video);
-    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     assert!(w.callkit_answer(BOB));
     // Bob's offer goes out 750 ms after his answer; the relay dies before it arrives.
-    w.run_for(300).expect("runs");
+    w.advance(300).expect("runs");
     w.relay_down();
-    w.run_for(3_000).expect("runs");
+    w.advance(3_000).expect("runs");
     assert!(!w.connected(ALICE, BOB));
     w.relay_up();
     let connected = w
-        .run_until(30_000, |w| w.connected(ALICE, BOB))
+        .advance_until(30_000, |w| w.connected(ALICE, BOB))
         .expect("runs");
     assert!(connected, "{}", w.mermaid());
     w.user(ALICE, UserAction::EndCall);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     assert_eq!(
         w.call_item(BOB, ALICE)
             .as_deref()
@@ -130,7 +135,7 @@ fn a_relay_restart_during_call_setup_loses_nothing() {
         Some(true)
     );
     let trace = w.trace_jsonl();
-    assert!(trace.contains("crashed") && trace.contains("started"));
+    assert!(trace.contains("relayCrashed") && trace.contains("relayStarted"));
 }
 
 #[test]
@@ -140,20 +145,24 @@ fn a_suspended_phone_is_woken_by_a_push_after_its_delay() {
         bob.push_delay_ms = 2_000;
         bob.chat_start_ms = 1_000;
     });
-    w.run_for(100).expect("runs");
+    w.advance(100).expect("runs");
     w.start_call(ALICE, BOB, Audio);
-    w.run_for(1_800).expect("runs");
+    w.advance(1_800).expect("runs");
     assert!(!w.ringing(BOB), "the push is still on its way");
-    assert!(w.run_until(1_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(1_000, |w| w.ringing(BOB)).expect("runs"));
     assert!(
         w.callkit_answer(BOB),
         "the VoIP push reported the call to CallKit"
     );
     let connected = w
-        .run_until(10_000, |w| w.connected(ALICE, BOB))
+        .advance_until(10_000, |w| w.connected(ALICE, BOB))
         .expect("runs");
     assert!(connected, "{}", w.mermaid());
-    assert!(w.trace_jsonl().contains("\"push\""));
+    assert!(
+        w.trace()
+            .iter()
+            .any(|r| matches!(&r.event, TraceEvent::Push { to, .. } if to == "Bob"))
+    );
 }
 
 #[test]
@@ -168,8 +177,9 @@ fn bursty_media_loss_lowers_the_received_frames_by_the_configured_rate() {
             rate: 0.2,
             mean_burst: 4.0,
         },
-    );
-    w.run_for(20_000).expect("runs");
+    )
+    .expect("the turmoil world models loss");
+    w.advance(20_000).expect("runs");
     let after = w.rtc_stats(BOB);
     let sent = w.rtc_stats(ALICE).audio_frames_sent - before.0.audio_frames_sent;
     let received = after.audio_frames_received - before.1.audio_frames_received;
@@ -187,12 +197,12 @@ fn blocked_media_fails_the_call_after_30_seconds() {
     let mut w = world(6, |_| {});
     w.set_media_blocked(ALICE, BOB, true);
     w.start_call(ALICE, BOB, Audio);
-    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.callkit_answer(BOB);
-    w.run_for(29_000).expect("runs");
+    w.advance(29_000).expect("runs");
     assert!(w.call_state(ALICE).is_some() && w.call_state(BOB).is_some());
     assert!(!w.connected(ALICE, BOB));
-    let ended = w.run_until(3_000, |w| {
+    let ended = w.advance_until(3_000, |w| {
         w.call_state(ALICE).is_none() && w.call_state(BOB).is_none()
     });
     assert!(ended.expect("runs"), "{}", w.mermaid());
@@ -211,9 +221,9 @@ fn blocked_media_fails_the_call_after_30_seconds() {
 fn the_relay_never_sees_the_call_in_plain_text() {
     let mut w = direct_world(7);
     connect(&mut w);
-    w.run_for(3_000).expect("runs");
+    w.advance(3_000).expect("runs");
     w.user(ALICE, UserAction::EndCall);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     let seen = w.relay_seen();
     assert_eq!(
         seen.len(),
@@ -239,9 +249,9 @@ fn the_relay_never_sees_the_call_in_plain_text() {
 fn a_call_item_ends_on_both_sides_after_media_blocked_mid_call() {
     let mut w = world(9, |_| {});
     connect(&mut w);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     w.set_media_blocked(ALICE, BOB, true);
-    let ended = w.run_until(8_000, |w| {
+    let ended = w.advance_until(8_000, |w| {
         w.call_state(ALICE).is_none() && w.call_state(BOB).is_none()
     });
     assert!(
@@ -258,26 +268,30 @@ fn a_long_relay_outage_drops_the_connection_and_the_end_arrives_after_reconnecti
     let mut w = world(10, |_| {});
     connect(&mut w);
     w.set_relay_link(ALICE, false);
-    w.run_for(1_000).expect("runs");
+    w.advance(1_000).expect("runs");
     w.user(ALICE, UserAction::EndCall);
-    w.run_for(15_000).expect("runs");
+    w.advance(15_000).expect("runs");
     assert_eq!(w.call_state(ALICE), None);
     // Bob's media went silent when Alice ended, so his call ended too; the x.call.end waits.
     assert_eq!(w.call_state(BOB), None);
     assert!(!w.has_invitation(BOB, ALICE));
     w.set_relay_link(ALICE, true);
-    let delivered = w.run_until(30_000, |w| {
+    let delivered = w.advance_until(30_000, |w| {
         w.trace().iter().any(|r| {
-            r.what
-                .get("deliver")
-                .is_some_and(|d| d["event"] == "x.call.end")
+            matches!(
+                r.event,
+                TraceEvent::RelayDeliver {
+                    kind: MessageKind::CallEnd,
+                    ..
+                }
+            )
         })
     });
     assert!(delivered.expect("runs"), "{}", w.mermaid());
     let reconnected = w
         .trace()
         .iter()
-        .filter(|r| r.what.get("sub").is_some_and(|s| s == "Alice"))
+        .filter(|r| matches!(&r.event, TraceEvent::Subscribed { phone } if phone == "Alice"))
         .count();
     assert!(reconnected >= 2, "Alice subscribed again after the outage");
 }
@@ -285,16 +299,16 @@ fn a_long_relay_outage_drops_the_connection_and_the_end_arrives_after_reconnecti
 #[test]
 fn a_held_answer_keeps_the_callee_waiting_until_released() {
     let mut w = world(11, |_| {});
-    w.hold(BOB, callsim_engine::io::MessageKind::CallAnswer);
+    w.hold(BOB, MessageKind::CallAnswer);
     w.start_call(ALICE, BOB, Audio);
-    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.callkit_answer(BOB);
-    w.run_for(5_000).expect("runs");
+    w.advance(5_000).expect("runs");
     assert_eq!(w.call_state(BOB), Some(AppCallState::OfferSent));
     assert!(!w.connected(ALICE, BOB));
     w.release(BOB);
     assert!(
-        w.run_until(5_000, |w| w.connected(ALICE, BOB))
+        w.advance_until(5_000, |w| w.connected(ALICE, BOB))
             .expect("runs"),
         "{}",
         w.mermaid()
@@ -308,7 +322,7 @@ fn a_held_answer_keeps_the_callee_waiting_until_released() {
 #[test]
 fn a_redelivered_offer_is_dropped_by_the_agent_and_the_call_connects() {
     let mut w = world(12, |_| {});
-    w.duplicate(ALICE, callsim_engine::io::MessageKind::CallOffer);
+    w.duplicate(ALICE, MessageKind::CallOffer);
     connect(&mut w);
     let stats = w.with_phone(ALICE, |p| p.stats());
     assert_eq!(stats.redeliveries_dropped, 1);
@@ -316,7 +330,15 @@ fn a_redelivered_offer_is_dropped_by_the_agent_and_the_call_connects() {
     let delivered = w
         .trace()
         .iter()
-        .filter(|r| r.what["deliver"]["event"] == "x.call.offer")
+        .filter(|r| {
+            matches!(
+                r.event,
+                TraceEvent::RelayDeliver {
+                    kind: MessageKind::CallOffer,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(delivered, 2, "the relay delivered it twice");
     assert!(w.relay_lost_nothing());
@@ -326,20 +348,20 @@ fn a_redelivered_offer_is_dropped_by_the_agent_and_the_call_connects() {
 fn a_callee_killed_while_ringing_rings_again_after_relaunch_and_connects() {
     let mut w = world(13, |_| {});
     w.start_call(ALICE, BOB, Audio);
-    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.kill_app(BOB);
-    w.run_for(1_000).expect("runs");
+    w.advance(1_000).expect("runs");
     assert!(!w.ringing(BOB));
     assert!(w.has_invitation(BOB, ALICE), "received invitations survive");
     w.launch_app(BOB);
     assert!(
-        w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"),
+        w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"),
         "{}",
         w.mermaid()
     );
     assert!(w.callkit_answer(BOB));
     assert!(
-        w.run_until(10_000, |w| w.connected(ALICE, BOB))
+        w.advance_until(10_000, |w| w.connected(ALICE, BOB))
             .expect("runs")
     );
 }
@@ -352,7 +374,7 @@ fn a_wrong_media_key_on_ios_counts_every_frame_undecryptable_and_the_stream_goes
     let mut w = world(14, |_| {});
     w.use_wrong_media_key(ALICE);
     connect(&mut w);
-    w.run_for(5_000).expect("runs");
+    w.advance(5_000).expect("runs");
     for id in [ALICE, BOB] {
         let stats = w.rtc_stats(id);
         assert_eq!(stats.audio_frames_received, 0, "{stats:?}");
@@ -372,7 +394,7 @@ fn a_wrong_media_key_in_call_ts_stops_the_receivers_stream_at_the_first_frame() 
     let mut w = builder.build();
     w.use_wrong_media_key(ALICE);
     connect(&mut w);
-    w.run_for(5_000).expect("runs");
+    w.advance(5_000).expect("runs");
     for id in [ALICE, BOB] {
         let stats = w.rtc_stats(id);
         assert_eq!(stats.audio_frames_received, 0, "{stats:?}");
@@ -386,7 +408,7 @@ fn media_jitter_shows_in_the_jitter_estimate_without_counting_reordering_as_loss
     let mut w = world(15, |_| {});
     w.set_media_jitter(ALICE, BOB, 60);
     connect(&mut w);
-    w.run_for(10_000).expect("runs");
+    w.advance(10_000).expect("runs");
     let stats = w.rtc_stats(BOB);
     assert!(stats.jitter_ms > 2.0, "{stats:?}");
     assert_eq!(stats.packets_lost, 0, "{stats:?}");
@@ -406,7 +428,7 @@ fn relay_only_calls_go_through_turn_and_survive_a_blocked_direct_path() {
         assert_eq!(info.local_candidate, Some(CandidateType::Relay));
         assert_eq!(info.remote_candidate, Some(CandidateType::Relay));
     }
-    w.run_for(5_000).expect("runs");
+    w.advance(5_000).expect("runs");
     assert!(
         w.rtc_stats(BOB).audio_frames_received >= 240,
         "{:?}",
@@ -415,7 +437,7 @@ fn relay_only_calls_go_through_turn_and_survive_a_blocked_direct_path() {
     // The media path between the two phones is the relayed one: blocking it ends the call.
     w.set_media_blocked(ALICE, BOB, true);
     assert!(
-        w.run_until(10_000, |w| !w.connected(ALICE, BOB))
+        w.advance_until(10_000, |w| !w.connected(ALICE, BOB))
             .expect("runs")
     );
 
@@ -427,10 +449,10 @@ fn relay_only_calls_go_through_turn_and_survive_a_blocked_direct_path() {
     let mut w = builder.build();
     w.set_direct_path_blocked(ALICE, BOB, true);
     w.start_call(ALICE, BOB, Audio);
-    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     w.callkit_answer(BOB);
     assert!(
-        !w.run_until(20_000, |w| w.connected(ALICE, BOB))
+        !w.advance_until(20_000, |w| w.connected(ALICE, BOB))
             .expect("runs")
     );
 }
@@ -457,7 +479,7 @@ fn a_locked_phone_rings_on_callkit_but_without_callkit_only_once_unlocked() {
     let mut w = world(18, |bob| bob.locked = true);
     w.start_call(ALICE, BOB, Audio);
     assert!(
-        w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"),
+        w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"),
         "CallKit works when locked"
     );
 
@@ -466,12 +488,12 @@ fn a_locked_phone_rings_on_callkit_but_without_callkit_only_once_unlocked() {
         bob.config.country = "CHN".into();
     });
     w.start_call(ALICE, BOB, Audio);
-    w.run_for(5_000).expect("runs");
+    w.advance(5_000).expect("runs");
     assert!(!w.ringing(BOB), "no lock-screen answering without CallKit");
     assert!(w.has_invitation(BOB, ALICE));
     w.to_foreground(BOB);
     assert!(
-        w.run_until(1_000, |w| w.ringing(BOB)).expect("runs"),
+        w.advance_until(1_000, |w| w.ringing(BOB)).expect("runs"),
         "the view shows once the app is back"
     );
 }
@@ -519,23 +541,23 @@ fn every_message_a_phone_sends_is_in_the_cores_key_order() {
     }
     let mut w = direct_world(21);
     w.start_call(ALICE, BOB, Video);
-    assert!(w.run_until(5_000, |w| w.ringing(BOB)).expect("runs"));
+    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
     assert!(w.callkit_answer(BOB));
     assert!(
-        w.run_until(10_000, |w| w.connected(ALICE, BOB))
+        w.advance_until(10_000, |w| w.connected(ALICE, BOB))
             .expect("runs")
     );
     // The trickled candidates (x.call.extra) follow 1.5 s after the first batch.
-    w.run_for(3_000).expect("runs");
+    w.advance(3_000).expect("runs");
     w.user(ALICE, UserAction::EndCall);
-    w.run_for(2_000).expect("runs");
+    w.advance(2_000).expect("runs");
     let bodies: Vec<String> = w
         .trace()
         .iter()
-        .filter(|r| r.dir == "out" && r.what["type"] == "send")
+        .filter_map(|r| r.sent())
         // Delivery receipts are the agent's, not chat messages (`{"rcvd": ...}`).
-        .filter(|r| r.what["value"]["kind"] != "receipt")
-        .filter_map(|r| r.what["value"]["body"].as_str().map(str::to_owned))
+        .filter(|(_, kind, _)| *kind != MessageKind::Receipt)
+        .map(|(_, _, body)| body.to_owned())
         .collect();
     let events: Vec<&str> = bodies
         .iter()
@@ -574,7 +596,7 @@ fn media_latency_is_the_pairs_whether_relayed_or_direct() {
             w.connection_info(ALICE).expect("connected").relayed(),
             relay
         );
-        w.run_for(5_000).expect("runs");
+        w.advance(5_000).expect("runs");
         w.rtc_stats(ALICE).rtt_ms.expect("an RTT")
     };
     for latency in [20, 100] {

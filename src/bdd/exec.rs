@@ -1,6 +1,7 @@
 //! One scenario, run on the calling thread: its steps against the language, then the standing
 //! invariants, then its artifacts if it failed (or if asked).
 
+use callsim_sim::World;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! SimpleX's own behaviours that look like failures: when a scenario fails in a state one of
 //! them leaves behind, the failure says so and points to where the project explains it.
 
+use callsim_sim::{PhoneId, World};
+
 use super::ScenarioState;
 
 /// A note for a failed scenario whose world shows one of SimpleX's known behaviours.
@@ -10,8 +12,8 @@ pub(super) fn explain(state: &ScenarioState) -> Option<String> {
     let note = |what: &str, entry: &str| {
         format!("note: {what}: SimpleX does this; see docs/findings.md, \"{entry}\"")
     };
-    for a in 0..n {
-        for b in (a + 1)..n {
+    for a in PhoneId::all(n) {
+        for b in PhoneId::all(n).skip(a.index() + 1) {
             if world.has_invitation(a, b) && world.has_invitation(b, a) {
                 return Some(note(
                     &format!(
@@ -24,7 +26,7 @@ pub(super) fn explain(state: &ScenarioState) -> Option<String> {
             }
         }
     }
-    for id in 0..n {
+    for id in PhoneId::all(n) {
         let app_call = world.call_state(id).is_some();
         let callkit = world.callkit(id);
         let invitations = world.with_phone(id, |p| p.core().api_get_call_invitations().len());

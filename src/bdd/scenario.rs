@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use callsim_engine::app::AppCallState;
 use callsim_engine::ids::ItemId;
 use callsim_engine::protocol::{CICallStatus, Timestamp};
-use callsim_sim::world::{PhoneId, PhoneSetup, RtcStats, TICK_MS, World, WorldBuilder};
+use callsim_sim::world::{PhoneId, PhoneSetup, RtcStats, TICK_MS, TurmoilWorld, WorldBuilder};
+use callsim_sim::{World, WorldError};
 
 /// How long past its last step a scenario with `Then X's phone does not ring` is watched.
 pub const RING_GRACE_MS: u64 = 5_000;
 
 /// A network change asked for before the world exists, applied once it does.
-type Deferred = Box<dyn FnOnce(&mut World) + Send>;
+type Deferred = Box<dyn FnOnce(&mut TurmoilWorld) -> Result<(), WorldError> + Send>;
 
 /// What the "within N seconds" steps can ask about the past: the phones' ringing, idleness and
 /// connections, recorded at every tick they changed.
@@ -27,14 +28,14 @@ pub struct Observed {
 }
 
 impl Observed {
-    fn of(world: &World) -> Self {
+    fn of(world: &TurmoilWorld) -> Self {
         let n = world.phone_count();
-        let ringing: Vec<bool> = (0..n).map(|id| world.ringing(id)).collect();
-        let idle = (0..n)
-            .map(|id| world.call_state(id).is_none() && !ringing[id])
+        let ringing: Vec<bool> = PhoneId::all(n).map(|id| world.ringing(id)).collect();
+        let idle = PhoneId::all(n)
+            .map(|id| world.call_state(id).is_none() && !ringing[id.index()])
             .collect();
-        let connected = (0..n)
-            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+        let connected = PhoneId::all(n)
+            .flat_map(|a| PhoneId::all(n).skip(a.index() + 1).map(move |b| (a, b)))
             .filter(|&(a, b)| world.connected(a, b))
             .collect();
         Observed {
@@ -66,7 +67,7 @@ pub struct ScenarioState {
     /// The seed of the run.
     pub seed: u64,
     builder: Option<WorldBuilder>,
-    world: Option<World>,
+    world: Option<TurmoilWorld>,
     names: Vec<String>,
     deferred: Vec<Deferred>,
     /// Loss rate set for each media path, for a later burst step to keep.
@@ -178,9 +179,13 @@ impl ScenarioState {
 
     /// The phone of a person named in a `Given ... are contacts` step.
     pub fn phone(&self, name: &str) -> StepResult<PhoneId> {
-        self.names.iter().position(|n| n == name).ok_or_else(|| {
-            format!("{name} has no phone: name them in \"Given {name} and ... are contacts\"")
-        })
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(PhoneId)
+            .ok_or_else(|| {
+                format!("{name} has no phone: name them in \"Given {name} and ... are contacts\"")
+            })
     }
 
     /// Adds a person's phone (once).
@@ -194,7 +199,7 @@ impl ScenarioState {
             .ok_or("phones are set up by Givens before the first When or Then")?;
         builder.phone(name);
         self.names.push(name.to_owned());
-        Ok(self.names.len() - 1)
+        Ok(PhoneId(self.names.len() - 1))
     }
 
     /// A person's phone settings; only before the world runs.
@@ -218,15 +223,30 @@ impl ScenarioState {
     }
 
     /// Applies a network change now, or once the world exists.
-    pub fn network(&mut self, change: impl FnOnce(&mut World) + Send + 'static) {
+    pub fn network(&mut self, change: impl FnOnce(&mut TurmoilWorld) + Send + 'static) {
+        let _infallible = self.try_network(move |world| {
+            change(world);
+            Ok(())
+        });
+    }
+
+    /// Applies a network change the world may refuse now, or once the world exists (its
+    /// error then comes when the world is built).
+    pub fn try_network(
+        &mut self,
+        change: impl FnOnce(&mut TurmoilWorld) -> Result<(), WorldError> + Send + 'static,
+    ) -> StepResult {
         match self.world.as_mut() {
-            Some(world) => change(world),
-            None => self.deferred.push(Box::new(change)),
+            Some(world) => change(world).map_err(|e| e.to_string()),
+            None => {
+                self.deferred.push(Box::new(change));
+                Ok(())
+            }
         }
     }
 
     /// The world, built at the first step that needs it.
-    pub fn world(&mut self) -> StepResult<&mut World> {
+    pub fn world(&mut self) -> StepResult<&mut TurmoilWorld> {
         if self.world.is_none() {
             let mut builder = self.builder.take().ok_or("the world could not be built")?;
             if builder.phones().is_empty() {
@@ -241,13 +261,13 @@ impl ScenarioState {
                         relayed.config.name
                     ));
                 }
-                for id in 0..builder.phones().len() {
+                for id in PhoneId::all(builder.phones().len()) {
                     builder.setup(id).real_webrtc = true;
                 }
             }
             let mut world = builder.build();
             for change in self.deferred.drain(..) {
-                change(&mut world);
+                change(&mut world).map_err(|e| e.to_string())?;
             }
             self.last_when = world.now();
             self.world = Some(world);
@@ -258,7 +278,7 @@ impl ScenarioState {
     }
 
     /// The world, if it was built.
-    pub fn built(&self) -> Option<&World> {
+    pub fn built(&self) -> Option<&TurmoilWorld> {
         self.world.as_ref()
     }
 
@@ -282,7 +302,7 @@ impl ScenarioState {
             if world.now() >= end {
                 return Ok(());
             }
-            world.run_for(TICK_MS).map_err(|e| e.to_string())?;
+            world.advance(TICK_MS).map_err(|e| e.to_string())?;
         }
     }
 
@@ -450,10 +470,10 @@ impl ScenarioState {
     /// invariant. Items are told apart by id: a received item's time is the relay's, not ours.
     pub fn killed(&mut self, id: PhoneId) -> StepResult {
         let world = self.world()?;
-        let newest = (0..world.phone_count())
+        let newest = PhoneId::all(world.phone_count())
             .filter(|peer| *peer != id)
             .filter_map(|peer| {
-                let contact = world.contact_id(peer);
+                let contact = peer.contact();
                 world.with_phone(id, |p| p.core().items(contact).map(|i| i.id).max())
             })
             .max();
@@ -469,7 +489,7 @@ impl ScenarioState {
         self.observe()?;
         let now = self.world()?.now();
         if self.seen_between(now, &|o: &Observed| {
-            o.ringing.get(id).copied().unwrap_or(false)
+            o.ringing.get(id.index()).copied().unwrap_or(false)
         }) {
             let name = self.world()?.name(id).to_owned();
             return Err(format!(
@@ -495,7 +515,9 @@ impl ScenarioState {
     fn ring_started(&self, id: PhoneId) -> Option<Timestamp> {
         self.history
             .iter()
-            .filter(|(t, o)| *t >= self.last_when && o.ringing.get(id).copied().unwrap_or(false))
+            .filter(|(t, o)| {
+                *t >= self.last_when && o.ringing.get(id.index()).copied().unwrap_or(false)
+            })
             .map(|(t, _)| *t)
             .next()
     }
@@ -536,7 +558,7 @@ impl ScenarioState {
         };
         let mut broken = Vec::new();
         let count = world.phone_count();
-        for id in 0..count {
+        for id in PhoneId::all(count) {
             let name = world.name(id).to_owned();
             let open = world.callkit(id).open_actions().count();
             if open > 0 {
@@ -560,8 +582,8 @@ impl ScenarioState {
                     "{name} plays the ringtone with no call to ring for"
                 ));
             }
-            for peer in (0..count).filter(|p| *p != id) {
-                let contact = world.contact_id(peer);
+            for peer in PhoneId::all(count).filter(|p| *p != id) {
+                let contact = peer.contact();
                 let lost_up_to = self.last_item_at_kill.get(&id).copied();
                 let (items, live) = world.with_phone(id, |p| {
                     // Items of calls the core's restoreCalls dropped keep their status in
@@ -609,9 +631,7 @@ impl ScenarioState {
                     };
                     let ids = |x: PhoneId, y: PhoneId| {
                         world.with_phone(x, |p| {
-                            p.core()
-                                .call(world.contact_id(y))
-                                .map(|c| c.call_id.clone())
+                            p.core().call(y.contact()).map(|c| c.call_id.clone())
                         })
                     };
                     if key(id) != key(peer) || ids(id, peer) != ids(peer, id) {

@@ -3,10 +3,10 @@
 use std::io::{self, Write};
 
 use callsim_engine::io::PhoneConfig;
-use callsim_engine::io::UserAction;
 use callsim_engine::protocol::CallMediaType;
-use callsim_sim::memory::{MemoryWorld, Timing};
+use callsim_sim::memory::{MemoryWorld, Timing, WebRtcModel};
 use callsim_sim::world::WorldBuilder;
+use callsim_sim::{PhoneId, World, complete_call};
 
 /// Simulated talk time of every benchmarked call.
 const TALK_MS: u64 = 10_000;
@@ -52,8 +52,7 @@ fn run_calls(calls: u64, encrypted: bool, progress: &mut impl Write) -> Result<(
     let started = crate::wall::now();
     let step = (calls / 10).max(1);
     for n in 0..calls {
-        world
-            .complete_call(alice, bob, CallMediaType::Audio, TALK_MS)
+        complete_call(&mut world, alice, bob, CallMediaType::Audio, TALK_MS)
             .map_err(|e| format!("{mode} call {n}: {e}"))?;
         if (n + 1) % step == 0 {
             let _ = writeln!(progress, "{mode}: {} of {calls} calls", n + 1);
@@ -79,9 +78,12 @@ pub fn print_engine(figures: &EngineFigures, out: &mut impl Write) -> io::Result
     writeln!(out, "sim_to_wall: {:.0}", figures.sim_to_wall)
 }
 
-/// The figures of `callsim bench turmoil`.
+const ALICE: PhoneId = PhoneId(0);
+const BOB: PhoneId = PhoneId(1);
+
+/// Complete calls per wall-clock second of one kind of run, and the simulated seconds run.
 #[derive(Debug, Clone, Copy)]
-pub struct TurmoilFigures {
+pub struct Rate {
     /// Calls run.
     pub calls: u64,
     /// Wall-clock seconds for all of them.
@@ -90,57 +92,156 @@ pub struct TurmoilFigures {
     pub sim_seconds: f64,
 }
 
-/// Runs `calls` complete audio calls under turmoil, a fresh simulation each, on this thread.
-pub fn turmoil(calls: u64, progress: &mut impl Write) -> Result<TurmoilFigures, String> {
+impl Rate {
+    /// Calls per wall-clock second.
+    pub fn per_second(&self) -> f64 {
+        self.calls as f64 / self.wall_seconds
+    }
+}
+
+/// Runs `calls` calls of `one` (given the call's number, returning its simulated ms), timing
+/// them and reporting progress as `label`.
+fn timed(
+    label: &str,
+    calls: u64,
+    progress: &mut impl Write,
+    mut one: impl FnMut(u64) -> Result<u64, String>,
+) -> Result<Rate, String> {
     let started = crate::wall::now();
     let mut sim_ms = 0;
     let step = (calls / 10).max(1);
     for n in 0..calls {
-        let mut builder = WorldBuilder::new(n + 1).trace(false);
-        builder.phone("Alice");
-        builder.phone("Bob");
-        let mut w = builder.build();
-        let fail = |e: callsim_sim::world::WorldError| format!("call {n}: {e}");
-        w.start_call(0, 1, CallMediaType::Audio);
-        if !w.run_until(10_000, |w| w.ringing(1)).map_err(fail)? || !w.callkit_answer(1) {
-            return Err(format!("call {n}: Bob did not ring"));
-        }
-        if !w.run_until(10_000, |w| w.connected(0, 1)).map_err(fail)? {
-            return Err(format!("call {n}: the call did not connect"));
-        }
-        w.run_for(TALK_MS).map_err(fail)?;
-        w.user(0, UserAction::EndCall);
-        let idle =
-            |w: &callsim_sim::world::World| w.call_state(0).is_none() && w.call_state(1).is_none();
-        if !w.run_until(10_000, idle).map_err(fail)? {
-            return Err(format!("call {n}: the phones did not go idle"));
-        }
-        sim_ms += w.now().0;
+        sim_ms += one(n).map_err(|e| format!("{label} call {n} (seed {}): {e}", n + 1))?;
         if (n + 1) % step == 0 {
-            let _ = writeln!(progress, "turmoil: {} of {calls} calls", n + 1);
+            let _ = writeln!(progress, "{label}: {} of {calls} calls", n + 1);
         }
     }
-    Ok(TurmoilFigures {
+    Ok(Rate {
         calls,
         wall_seconds: started.elapsed().as_secs_f64().max(1e-9),
         sim_seconds: sim_ms as f64 / 1000.0,
     })
 }
 
+/// Two phones with the defaults of steps.md, seeded by the call's number, calling peer to
+/// peer: the work of the raw flow (two phones and a relay). SimpleX's default, relaying
+/// through TURN, adds a host to the turmoil world and a hop to every packet.
+fn two_phones(n: u64) -> WorldBuilder {
+    let mut builder = WorldBuilder::new(n + 1).trace(false);
+    builder.phone("Alice").config.relay_policy = false;
+    builder.phone("Bob").config.relay_policy = false;
+    builder
+}
+
+/// One complete audio call of `TALK_MS` in a fresh world; the simulated ms it took.
+fn one_call<W: World>(mut w: W) -> Result<u64, String> {
+    let start = w.now();
+    complete_call(&mut w, ALICE, BOB, CallMediaType::Audio, TALK_MS).map_err(|e| e.to_string())?;
+    Ok(w.now().ms_since(start))
+}
+
+/// The figures of `callsim bench turmoil`.
+#[derive(Debug, Clone, Copy)]
+pub struct TurmoilFigures {
+    /// callsim's turmoil world.
+    pub world: Rate,
+    /// The same call written by hand on raw turmoil ([`callsim_sim::baseline`]).
+    pub raw: Rate,
+    /// The turmoil world running as long as the calls took, with no call: what the ticks
+    /// cost by themselves.
+    pub idle: Rate,
+}
+
+/// Runs `calls` complete audio calls under turmoil, a fresh simulation each, on this thread;
+/// then the same calls hand-written on raw turmoil, then idle worlds for as long.
+pub fn turmoil(calls: u64, progress: &mut impl Write) -> Result<TurmoilFigures, String> {
+    let world = timed("turmoil", calls, progress, |n| {
+        one_call(two_phones(n).build())
+    })?;
+    let raw = timed("raw turmoil", calls, progress, |n| {
+        let frames = callsim_sim::baseline::call(n + 1, TALK_MS)?;
+        if frames.iter().any(|f| *f < TALK_MS / 20) {
+            return Err(format!("frames lost on a lossless path: {frames:?}"));
+        }
+        Ok(TALK_MS)
+    })?;
+    let per_call_ms = (world.sim_seconds * 1000.0 / calls.max(1) as f64) as u64;
+    let idle = timed("idle turmoil", calls, progress, |n| {
+        let mut w = two_phones(n).build();
+        let start = w.now();
+        w.advance(per_call_ms).map_err(|e| e.to_string())?;
+        Ok(w.now().ms_since(start))
+    })?;
+    Ok(TurmoilFigures { world, raw, idle })
+}
+
 /// Prints the figures one per line, as `name: value`.
 pub fn print_turmoil(figures: &TurmoilFigures, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "calls: {}", figures.calls)?;
-    writeln!(out, "wall_seconds: {:.3}", figures.wall_seconds)?;
-    writeln!(
-        out,
-        "calls_per_second: {:.1}",
-        figures.calls as f64 / figures.wall_seconds
-    )?;
-    writeln!(out, "sim_seconds: {:.1}", figures.sim_seconds)?;
+    let TurmoilFigures { world, raw, idle } = figures;
+    writeln!(out, "calls: {}", world.calls)?;
+    writeln!(out, "wall_seconds: {:.3}", world.wall_seconds)?;
+    writeln!(out, "calls_per_second: {:.1}", world.per_second())?;
+    writeln!(out, "sim_seconds: {:.1}", world.sim_seconds)?;
     writeln!(
         out,
         "sim_to_wall: {:.0}",
-        figures.sim_seconds / figures.wall_seconds
+        world.sim_seconds / world.wall_seconds
+    )?;
+    writeln!(out, "raw_turmoil_calls_per_second: {:.1}", raw.per_second())?;
+    writeln!(
+        out,
+        "idle_world_share: {:.2}",
+        idle.wall_seconds / world.wall_seconds
+    )
+}
+
+/// The figures of `callsim bench memory`.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryFigures {
+    /// Calls with SimRtc media.
+    pub simrtc: Rate,
+    /// The same calls with the scripted WebRTC (no packets): the phones, relay and
+    /// signalling alone.
+    pub scripted: Rate,
+}
+
+/// Runs `calls` complete audio calls in the in-memory world with SimRtc media, a fresh world
+/// each, on this thread; then the same with the scripted WebRTC, for where the time goes.
+pub fn memory(calls: u64, progress: &mut impl Write) -> Result<MemoryFigures, String> {
+    let build = |n, webrtc| {
+        two_phones(n)
+            .build_memory(webrtc)
+            .map_err(|e| e.to_string())
+    };
+    let simrtc = timed("memory", calls, progress, |n| {
+        one_call(build(n, WebRtcModel::SimRtc)?)
+    })?;
+    let scripted = timed("memory (scripted WebRTC)", calls, progress, |n| {
+        one_call(build(n, WebRtcModel::default())?)
+    })?;
+    Ok(MemoryFigures { simrtc, scripted })
+}
+
+/// Prints the figures one per line, as `name: value`.
+pub fn print_memory(figures: &MemoryFigures, out: &mut impl Write) -> io::Result<()> {
+    let MemoryFigures { simrtc, scripted } = figures;
+    writeln!(out, "calls: {}", simrtc.calls)?;
+    writeln!(out, "wall_seconds: {:.3}", simrtc.wall_seconds)?;
+    writeln!(out, "calls_per_second: {:.1}", simrtc.per_second())?;
+    writeln!(
+        out,
+        "sim_to_wall: {:.0}",
+        simrtc.sim_seconds / simrtc.wall_seconds
+    )?;
+    writeln!(
+        out,
+        "scripted_calls_per_second: {:.1}",
+        scripted.per_second()
+    )?;
+    writeln!(
+        out,
+        "media_share: {:.2}",
+        1.0 - scripted.wall_seconds / simrtc.wall_seconds
     )
 }
 
@@ -170,13 +271,16 @@ pub fn real_webrtc(calls: u64, progress: &mut impl Write) -> Result<RealWebrtcFi
             phone.config.relay_policy = false;
         }
         let mut w = builder.build();
-        let fail = |e: callsim_sim::world::WorldError| format!("call {n}: {e}");
+        let fail = |e: callsim_sim::WorldError| format!("call {n}: {e}");
         let (started, sim_started) = (crate::wall::now(), w.now());
-        w.start_call(0, 1, CallMediaType::Audio);
-        if !w.run_until(10_000, |w| w.ringing(1)).map_err(fail)? || !w.callkit_answer(1) {
+        w.start_call(ALICE, BOB, CallMediaType::Audio);
+        if !w.advance_until(10_000, |w| w.ringing(BOB)).map_err(fail)? || !w.callkit_answer(BOB) {
             return Err(format!("call {n}: Bob did not ring"));
         }
-        if !w.run_until(10_000, |w| w.connected(0, 1)).map_err(fail)? {
+        if !w
+            .advance_until(10_000, |w| w.connected(ALICE, BOB))
+            .map_err(fail)?
+        {
             return Err(format!(
                 "call {n} (seed {}): the call did not connect",
                 n + 1

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use callsim_engine::io::{MessageKind, UserAction};
 use callsim_engine::protocol::CallMediaType;
 use callsim_sim::loopback::{self, LoopbackCall};
-use callsim_sim::world::{AppState, Loss, TICK_MS, TraceRecord, World, WorldBuilder, trace};
+use callsim_sim::world::{AppState, Loss, TICK_MS, TraceRecord, TurmoilWorld, WorldBuilder, trace};
+use callsim_sim::{PhoneId, World};
 
 use super::Media;
 
@@ -55,7 +56,7 @@ pub enum Who {
 }
 
 impl Who {
-    fn includes(self, id: usize) -> bool {
+    fn includes(self, id: PhoneId) -> bool {
         matches!(
             (self, id),
             (Who::Both, _) | (Who::Caller, CALLER) | (Who::Callee, CALLEE)
@@ -67,7 +68,7 @@ impl Who {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Partition {
     /// Whose link.
-    pub who: usize,
+    pub who: PhoneId,
     /// When it goes down, seconds after the call button.
     pub at: f64,
     /// For how long.
@@ -234,8 +235,8 @@ pub struct CallOutcome {
     pub ok: bool,
 }
 
-const CALLER: usize = 0;
-const CALLEE: usize = 1;
+const CALLER: PhoneId = PhoneId(0);
+const CALLEE: PhoneId = PhoneId(1);
 
 /// A finished call: who took part, everything that happened, and the outcome.
 #[derive(Debug, Clone)]
@@ -356,7 +357,7 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, String> {
 /// A fault that happens at a time of the run.
 #[derive(Debug, Clone, Copy)]
 enum Fault {
-    RelayLink { who: usize, up: bool },
+    RelayLink { who: PhoneId, up: bool },
     RelayRestart,
     Release,
 }
@@ -397,7 +398,7 @@ impl Timeline {
         Timeline { start, faults }
     }
 
-    fn apply_due(&mut self, w: &mut World) {
+    fn apply_due(&mut self, w: &mut TurmoilWorld) {
         let now = w.now().0;
         while self.faults.first().is_some_and(|(at, _)| *at <= now) {
             let (_, fault) = self.faults.remove(0);
@@ -414,11 +415,11 @@ impl Timeline {
     }
 
     /// Runs tick by tick, faults applied on time, until `done` or `ms` have passed.
-    fn run_until(
+    fn advance_until(
         &mut self,
-        w: &mut World,
+        w: &mut TurmoilWorld,
         ms: u64,
-        done: impl Fn(&World) -> bool,
+        done: impl Fn(&TurmoilWorld) -> bool,
     ) -> Result<bool, String> {
         let end = w.now().0 + ms;
         loop {
@@ -429,11 +430,11 @@ impl Timeline {
             if w.now().0 >= end {
                 return Ok(false);
             }
-            w.run_for(TICK_MS).map_err(|e| e.to_string())?;
+            w.advance(TICK_MS).map_err(|e| e.to_string())?;
         }
     }
 
-    fn seconds_since_start(&self, w: &World) -> f64 {
+    fn seconds_since_start(&self, w: &TurmoilWorld) -> f64 {
         (w.now().0 - self.start) as f64 / 1000.0
     }
 }
@@ -469,12 +470,13 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
     };
     callee.chat_start_ms = (args.chat_start * 1000.0).round() as u64;
     callee.push_delay_ms = (args.push_delay * 1000.0).round() as u64;
-    let in_app = !builder.phones()[CALLEE].config.use_callkit();
+    let in_app = !builder.phones()[CALLEE.index()].config.use_callkit();
     let mut w = builder.build();
     w.set_media_latency(CALLER, CALLEE, args.media_latency);
     if args.media_loss > 0.0 {
         let rate = args.media_loss / 100.0;
-        w.set_media_loss(CALLER, CALLEE, Loss::Random { rate });
+        w.set_media_loss(CALLER, CALLEE, Loss::Random { rate })
+            .map_err(|e| e.to_string())?;
     }
     for id in [CALLER, CALLEE] {
         if args.relay_loss > 0.0 {
@@ -489,13 +491,13 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
     let mut timeline = Timeline::new(args, w.now().0);
     w.start_call(CALLER, CALLEE, media);
     let ring_limit = 60_000 + (args.push_delay * 1000.0) as u64;
-    let rang = timeline.run_until(&mut w, ring_limit, |w| w.ringing(CALLEE))?;
+    let rang = timeline.advance_until(&mut w, ring_limit, |w| w.ringing(CALLEE))?;
     let mut answered = false;
     if rang && args.answer != Answer::None {
         let delay = (args.answer_delay * 1000.0).round() as u64;
-        timeline.run_until(&mut w, delay, |_| false)?;
+        timeline.advance_until(&mut w, delay, |_| false)?;
         answered = if in_app || args.answer == Answer::App {
-            let contact_id = w.contact_id(CALLER);
+            let contact_id = CALLER.contact();
             let showing = w.with_phone(CALLEE, |p| p.app().incoming_view() == Some(contact_id));
             if showing {
                 w.user(CALLEE, UserAction::AcceptCall { contact_id });
@@ -506,16 +508,16 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
         };
     }
     let connected =
-        answered && timeline.run_until(&mut w, 60_000, |w| w.connected(CALLER, CALLEE))?;
+        answered && timeline.advance_until(&mut w, 60_000, |w| w.connected(CALLER, CALLEE))?;
     let connected_at = w.now();
-    timeline.run_until(&mut w, talk_ms, |_| false)?;
+    timeline.advance_until(&mut w, talk_ms, |_| false)?;
     w.user(CALLER, UserAction::EndCall);
-    let idle = |w: &World| {
+    let idle = |w: &TurmoilWorld| {
         [CALLER, CALLEE]
             .iter()
             .all(|&id| w.call_state(id).is_none() && !w.ringing(id))
     };
-    let ended = timeline.run_until(&mut w, 10_000, idle)?;
+    let ended = timeline.advance_until(&mut w, 10_000, idle)?;
     let ended_at = timeline.seconds_since_start(&w);
 
     let item = |id, peer| {

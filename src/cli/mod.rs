@@ -120,11 +120,25 @@ pub enum BenchCommand {
     /// Complete audio calls under turmoil with SimRtc, one simulation per call, on one thread.
     ///
     /// Each call: invite, CallKit answer, ICE and DTLS over simulated UDP, 10 s of encrypted
-    /// media, end. Prints `calls`, `wall_seconds`, `calls_per_second`, `sim_seconds` and
-    /// `sim_to_wall`, one per line.
+    /// media, end. Then the same calls hand-written on raw turmoil (six encrypted signalling
+    /// messages, 10 s of AES-GCM audio each way, nothing else), and idle worlds for as long.
+    /// Prints `calls`, `wall_seconds`, `calls_per_second`, `sim_seconds`, `sim_to_wall`,
+    /// `raw_turmoil_calls_per_second` and `idle_world_share` (the part of the wall time the
+    /// ticks of an idle world cost), one per line; progress goes to stderr.
     Turmoil {
         /// How many calls to run.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+        calls: u64,
+    },
+    /// Complete audio calls in the in-memory world with SimRtc media, a fresh world per call,
+    /// on one thread: the same calls as `bench turmoil`, time jumping from event to event.
+    ///
+    /// Then the same calls with the scripted WebRTC (no packets), to show what the media
+    /// costs. Prints `calls`, `wall_seconds`, `calls_per_second`, `sim_to_wall`,
+    /// `scripted_calls_per_second` and `media_share`, one per line; progress goes to stderr.
+    Memory {
+        /// How many calls to run.
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
         calls: u64,
     },
     /// Real webrtc-rs calls connecting under turmoil, one simulation per call, on one thread.
@@ -265,6 +279,16 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Bench(BenchCommand::Turmoil { calls }) => match bench::turmoil(calls, &mut err) {
             Ok(figures) => {
                 bench::print_turmoil(&figures, &mut out)?;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                writeln!(err, "callsim: benchmark failed: {e}")?;
+                ExitCode::FAILURE
+            }
+        },
+        Command::Bench(BenchCommand::Memory { calls }) => match bench::memory(calls, &mut err) {
+            Ok(figures) => {
+                bench::print_memory(&figures, &mut out)?;
                 ExitCode::SUCCESS
             }
             Err(e) => {

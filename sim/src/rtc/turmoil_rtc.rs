@@ -81,7 +81,7 @@ async fn run(task: SimRtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
         while let Some(output) = endpoint.poll_output() {
             match output {
                 EndpointOutput::Transmit { to, data } => {
-                    if !lock(&task.world).media_drops(task.my_ip, to.ip()) {
+                    if !lock(&task.world).media.drops(task.my_ip, to.ip()) {
                         // turmoil's UDP never blocks; a full buffer on the far side drops.
                         let _ = socket.try_send_to(&data, to);
                     }
@@ -129,7 +129,7 @@ struct WorldPath<'a>(&'a SharedWorld);
 
 impl MediaPath for WorldPath<'_> {
     fn delay(&mut self, from: IpAddr, to: IpAddr) -> Option<u64> {
-        lock(self.0).media_path_delay(from, to)
+        lock(self.0).media.delay(from, to)
     }
 }
 

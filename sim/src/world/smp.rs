@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::debug;
 use turmoil::net::TcpStream;
 
-use super::e2e::PairCipher;
 use super::shared::{Pushed, SharedWorld, lock};
 use super::wire::{ClientFrame, RELAY_PORT, RelayFrame};
+use crate::e2e::PairCipher;
 
 /// How often a connected client pings the relay.
 const PING_MS: u64 = 2_000;

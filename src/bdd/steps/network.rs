@@ -2,6 +2,7 @@
 //! during the scenario; before the world runs, changes wait for it.
 
 use callsim_engine::io::MessageKind;
+use callsim_sim::World;
 use callsim_sim::world::Loss;
 
 use super::rate;
@@ -170,8 +171,7 @@ fn media_loss(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
 
     let (a, b, rate) = (s.phone(&a)?, s.phone(&b)?, rate(percent)?);
     s.media_loss_rate.insert((a.min(b), a.max(b)), rate);
-    s.network(move |world| world.set_media_loss(a, b, Loss::Random { rate }));
-    Ok(())
+    s.try_network(move |world| world.set_media_loss(a, b, Loss::Random { rate }))
 }
 
 fn media_bursts(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
@@ -193,8 +193,7 @@ fn media_bursts(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
         rate,
         mean_burst: burst as f64,
     };
-    s.network(move |world| world.set_media_loss(a, b, loss));
-    Ok(())
+    s.try_network(move |world| world.set_media_loss(a, b, loss))
 }
 
 fn relay_link(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {

@@ -6,7 +6,8 @@ use callsim_engine::io::audio::AudioDevice;
 use callsim_engine::io::webrtc::CandidateType;
 use callsim_engine::io::{Permission, UiEvent};
 use callsim_mocks::callkit::{ActionOutcome, CallKitCallState};
-use callsim_sim::world::{PhoneId, World};
+use callsim_sim::World;
+use callsim_sim::world::{PhoneId, TurmoilWorld};
 
 use super::media;
 use crate::bdd::language::{Args, Keyword, Mode, StepDef};
@@ -283,13 +284,13 @@ fn rings_within(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
     let seconds = args.whole(1)?;
 
     let id = s.phone(&who)?;
-    let rang = s.within(seconds, |o| o.ringing[id])?;
+    let rang = s.within(seconds, |o| o.ringing[id.index()])?;
     if rang {
         return Ok(());
     }
     let world = s.world()?;
     let (now, state) = (world.now(), state_name(world.call_state(id)));
-    let invitation = (0..world.phone_count()).any(|peer| world.has_invitation(id, peer));
+    let invitation = PhoneId::all(world.phone_count()).any(|peer| world.has_invitation(id, peer));
     let mut why = format!(
         "{who}'s phone did not ring within {seconds} s; at {now} {who}'s call state is {state}{}",
         if invitation {
@@ -353,7 +354,7 @@ fn in_app_view(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
 
     let (id, from) = (s.phone(&who)?, s.phone(&caller)?);
     let world = s.world()?;
-    let contact = world.contact_id(from);
+    let contact = from.contact();
     let wanted = media(&kind);
     let shown = world.with_phone(id, |p| p.app().incoming_view() == Some(contact));
     // The media of the view showing now: the latest one shown for this caller.
@@ -404,7 +405,8 @@ fn connects_within(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
     let seconds = args.whole(2)?;
     let (x, y) = (s.phone(&a)?, s.phone(&b)?);
     // A call to connect: both phones have a call (or ring) at some moment of the window.
-    let subject = |o: &Observed| (!o.idle[x] && !o.idle[y]) || o.are_connected(x, y);
+    let subject =
+        |o: &Observed| (!o.idle[x.index()] && !o.idle[y.index()]) || o.are_connected(x, y);
     let outcome = s.within_after(seconds, subject, |o| o.are_connected(x, y))?;
     let world = s.world()?;
     let states = format!(
@@ -467,7 +469,7 @@ fn does_not_connect(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
     let (x, y) = (s.phone(&a)?, s.phone(&b)?);
     // A call that does not connect must be there: one of them has a call or rings, now or
     // since the last When.
-    if !s.seen_since_when(|o| !o.idle[x] || !o.idle[y])? {
+    if !s.seen_since_when(|o| !o.idle[x.index()] || !o.idle[y.index()])? {
         return Err(format!(
             "there is no call between {a} and {b} that could connect (neither has had a call since the last When)"
         ));
@@ -514,7 +516,7 @@ fn call_ends(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
     let id = s.phone(&who)?;
     // A ringing invitation is a call too: it has ended when it stops ringing. There must have
     // been a call or a ringing invitation in the window for it to end.
-    let outcome = s.within_after(seconds, |o| !o.idle[id], |o| o.idle[id])?;
+    let outcome = s.within_after(seconds, |o| !o.idle[id.index()], |o| o.idle[id.index()])?;
     let world = s.world()?;
     match outcome {
         Within::Held(_) => Ok(()),
@@ -534,7 +536,7 @@ fn call_ends(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
     }
 }
 
-fn answer_outcome(world: &World, id: PhoneId) -> StepResult<ActionOutcome> {
+fn answer_outcome(world: &TurmoilWorld, id: PhoneId) -> StepResult<ActionOutcome> {
     world
         .callkit(id)
         .last_answer()
@@ -704,8 +706,8 @@ fn no_invitation(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
 }
 
 /// The two phones in a call with each other, if there are such.
-fn callers(world: &World) -> Vec<PhoneId> {
-    (0..world.phone_count())
+fn callers(world: &TurmoilWorld) -> Vec<PhoneId> {
+    PhoneId::all(world.phone_count())
         .filter(|id| world.with_phone(*id, |p| p.app().active_call().is_some()))
         .collect()
 }
@@ -883,7 +885,7 @@ fn relay_plain_text(s: &mut ScenarioState, _args: &Args<'_>) -> StepResult {
 
 fn no_call_remains(s: &mut ScenarioState, _args: &Args<'_>) -> StepResult {
     let world = s.world()?;
-    for id in 0..world.phone_count() {
+    for id in PhoneId::all(world.phone_count()) {
         let name = world.name(id);
         if let Some(state) = world.call_state(id) {
             return Err(format!("{name} still has a call ({state})"));

@@ -4,14 +4,15 @@ use callsim_engine::ids::ContactId;
 use callsim_engine::io::UserAction;
 use callsim_engine::io::audio::AudioDevice;
 use callsim_engine::protocol::VideoCamera;
-use callsim_sim::world::{PhoneId, World};
+use callsim_sim::World;
+use callsim_sim::world::{PhoneId, TurmoilWorld};
 
 use super::media;
 use crate::bdd::language::{Args, Keyword, Mode, StepDef};
 use crate::bdd::{ScenarioState, StepResult};
 
 /// The caller on `id`'s in-app incoming call view; the in-app buttons exist only there.
-fn incoming_caller(world: &World, id: PhoneId) -> StepResult<ContactId> {
+fn incoming_caller(world: &TurmoilWorld, id: PhoneId) -> StepResult<ContactId> {
     world.with_phone(id, |p| {
         p.app().incoming_view().ok_or_else(|| {
             format!(

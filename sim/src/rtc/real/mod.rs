@@ -1,4 +1,4 @@
-//! `RealRtc`: the [`WebRtc`] backend over the real WebRTC stack, webrtc-rs 0.21.
+//! `RealRtc`: the [`WebRtc`](callsim_engine::backend::WebRtc) backend over the real WebRTC stack, webrtc-rs 0.21.
 //!
 //! One peer connection per call, built on the first `start` (the callee makes the offer) or
 //! `offer` (the caller answers) command:
@@ -144,7 +144,7 @@ pub struct RealRtcTask {
     pub network: Network,
 }
 
-/// The [`WebRtc`] backend of the real stack: hands commands to the engine task.
+/// The [`WebRtc`](callsim_engine::backend::WebRtc) backend of the real stack: hands commands to the engine task.
 pub type RealRtc = ChannelRtc;
 
 /// The backend, a sender to kill the engine, and the future of its task (spawn it on the
