@@ -64,6 +64,11 @@ pub enum RtcEvent {
     PeerGone(EndpointId, String),
     /// The session could not connect in time.
     Fail(String),
+    /// A connected session's media path has been blocked for `disconnect`: ICE consent checks
+    /// go unanswered and the ends see `disconnected`.
+    Stall(String),
+    /// A connected session's media path has been blocked for `fail`: the ends see `failed`.
+    Lost(String),
 }
 
 /// What the network asks its host to do.
@@ -144,15 +149,54 @@ impl ScriptedRtcNetwork {
         self.endpoint(id).encryption = supported;
     }
 
-    /// Blocks or unblocks media between two endpoints: their new sessions fail after `fail`
-    /// (a scripted session, once connected, never notices).
-    pub fn set_blocked(&mut self, a: EndpointId, b: EndpointId, blocked: bool) {
+    /// Blocks or unblocks media between two endpoints: their new sessions fail after `fail`;
+    /// a session connected between them sees `disconnected` after `disconnect` and `failed`
+    /// after `fail` (as SimRtc's consent checks do), unless unblocked first, when it sees
+    /// `connected` again.
+    pub fn set_blocked(&mut self, a: EndpointId, b: EndpointId, blocked: bool) -> Vec<RtcAction> {
         let pair = (a.min(b), a.max(b));
-        if blocked {
-            self.blocked.insert(pair);
+        let changed = if blocked {
+            self.blocked.insert(pair)
         } else {
-            self.blocked.remove(&pair);
+            self.blocked.remove(&pair)
+        };
+        let Some(token) = self.connected_session(a, b).filter(|_| changed) else {
+            return Vec::new();
+        };
+        if blocked {
+            vec![
+                RtcAction::Wake {
+                    after_ms: self.timing.disconnect,
+                    event: RtcEvent::Stall(token.clone()),
+                },
+                RtcAction::Wake {
+                    after_ms: self.timing.fail,
+                    event: RtcEvent::Lost(token),
+                },
+            ]
+        } else {
+            self.ends(&token)
+                .into_iter()
+                .filter_map(|id| self.pc(id).map(|pc| (id, pc.client)))
+                .map(|(id, client)| connection(id, client, 0, IceConnectionState::Connected))
+                .collect()
         }
+    }
+
+    /// The token of a connected session between `a` and `b`.
+    fn connected_session(&self, a: EndpointId, b: EndpointId) -> Option<String> {
+        let (pa, pb) = (self.pc(a)?, self.pc(b)?);
+        let live = pa.state == PcState::Connected && pb.state == PcState::Connected;
+        (live && pa.token == pb.token).then(|| pa.token.clone())
+    }
+
+    /// Whether the ends of a session are still blocked from each other.
+    fn session_blocked(&self, token: &str) -> bool {
+        let ends = self.ends(token);
+        ends.len() == 2
+            && self
+                .blocked
+                .contains(&(ends[0].min(ends[1]), ends[0].max(ends[1])))
     }
 
     /// Whether two endpoints hold peer connections with the same media key.
@@ -365,6 +409,25 @@ impl ScriptedRtcNetwork {
                     actions.push(connection(id, client, 0, IceConnectionState::Closed));
                 }
             }
+            RtcEvent::Stall(token) if self.session_blocked(&token) => {
+                for id in self.ends(&token) {
+                    if let Some(pc) = self.pc(id).filter(|pc| pc.state == PcState::Connected) {
+                        let client = pc.client;
+                        actions.push(connection(id, client, 0, IceConnectionState::Disconnected));
+                    }
+                }
+            }
+            RtcEvent::Lost(token) if self.session_blocked(&token) => {
+                for id in self.ends(&token) {
+                    if let Some(pc) = self.pc(id).filter(|pc| pc.state == PcState::Connected) {
+                        let client = pc.client;
+                        self.endpoint(id).pc = None;
+                        actions.push(connection(id, client, 0, IceConnectionState::Failed));
+                        actions.push(connection(id, client, 0, IceConnectionState::Closed));
+                    }
+                }
+            }
+            RtcEvent::Stall(_) | RtcEvent::Lost(_) => {}
             RtcEvent::Fail(token) => {
                 for id in self.ends(&token) {
                     if let Some(pc) = self.pc(id).filter(|pc| pc.state != PcState::Connected) {

@@ -1,4 +1,7 @@
 //! Phones and a relay under turmoil: calls over simulated TCP and UDP, with faults.
+//!
+//! Tests that hold in every world live in `worlds.rs`; these need the turmoil world's own
+//! faults (relay restarts and outages, per-link latency) or its trace of the network.
 
 use callsim_engine::app::AppCallState;
 use callsim_engine::crypto::MediaPlatform;
@@ -7,7 +10,7 @@ use callsim_engine::io::UserAction;
 use callsim_engine::io::webrtc::CandidateType;
 use callsim_engine::protocol::CallMediaType::{Audio, Video};
 use callsim_sim::trace::TraceEvent;
-use callsim_sim::world::{AppState, Loss, TurmoilWorld, WorldBuilder};
+use callsim_sim::world::{Loss, TurmoilWorld, WorldBuilder};
 use callsim_sim::{PhoneId, World};
 
 const ALICE: PhoneId = PhoneId(0);
@@ -139,33 +142,6 @@ fn a_relay_restart_during_call_setup_loses_nothing() {
 }
 
 #[test]
-fn a_suspended_phone_is_woken_by_a_push_after_its_delay() {
-    let mut w = world(4, |bob| {
-        bob.app = AppState::Suspended;
-        bob.push_delay_ms = 2_000;
-        bob.chat_start_ms = 1_000;
-    });
-    w.advance(100).expect("runs");
-    w.start_call(ALICE, BOB, Audio);
-    w.advance(1_800).expect("runs");
-    assert!(!w.ringing(BOB), "the push is still on its way");
-    assert!(w.advance_until(1_000, |w| w.ringing(BOB)).expect("runs"));
-    assert!(
-        w.callkit_answer(BOB),
-        "the VoIP push reported the call to CallKit"
-    );
-    let connected = w
-        .advance_until(10_000, |w| w.connected(ALICE, BOB))
-        .expect("runs");
-    assert!(connected, "{}", w.mermaid());
-    assert!(
-        w.trace()
-            .iter()
-            .any(|r| matches!(&r.event, TraceEvent::Push { to, .. } if to == "Bob"))
-    );
-}
-
-#[test]
 fn bursty_media_loss_lowers_the_received_frames_by_the_configured_rate() {
     let mut w = world(5, |_| {});
     connect(&mut w);
@@ -294,76 +270,6 @@ fn a_long_relay_outage_drops_the_connection_and_the_end_arrives_after_reconnecti
         .filter(|r| matches!(&r.event, TraceEvent::Subscribed { phone } if phone == "Alice"))
         .count();
     assert!(reconnected >= 2, "Alice subscribed again after the outage");
-}
-
-#[test]
-fn a_held_answer_keeps_the_callee_waiting_until_released() {
-    let mut w = world(11, |_| {});
-    w.hold(BOB, MessageKind::CallAnswer);
-    w.start_call(ALICE, BOB, Audio);
-    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
-    w.callkit_answer(BOB);
-    w.advance(5_000).expect("runs");
-    assert_eq!(w.call_state(BOB), Some(AppCallState::OfferSent));
-    assert!(!w.connected(ALICE, BOB));
-    w.release(BOB);
-    assert!(
-        w.advance_until(5_000, |w| w.connected(ALICE, BOB))
-            .expect("runs"),
-        "{}",
-        w.mermaid()
-    );
-}
-
-/// Errata W5: the relay delivers the offer again (its first ACK lost); SimpleX's agent sees a
-/// message it already received and acknowledged and drops it before the chat core
-/// (`processSMPTransmissions`, `A_DUPLICATE`, simplexmq `Agent.hs`), so the core raises no
-/// message error.
-#[test]
-fn a_redelivered_offer_is_dropped_by_the_agent_and_the_call_connects() {
-    let mut w = world(12, |_| {});
-    w.duplicate(ALICE, MessageKind::CallOffer);
-    connect(&mut w);
-    let stats = w.with_phone(ALICE, |p| p.stats());
-    assert_eq!(stats.redeliveries_dropped, 1);
-    assert_eq!(stats.message_errors, 0, "the core never saw the copy");
-    let delivered = w
-        .trace()
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.event,
-                TraceEvent::RelayDeliver {
-                    kind: MessageKind::CallOffer,
-                    ..
-                }
-            )
-        })
-        .count();
-    assert_eq!(delivered, 2, "the relay delivered it twice");
-    assert!(w.relay_lost_nothing());
-}
-
-#[test]
-fn a_callee_killed_while_ringing_rings_again_after_relaunch_and_connects() {
-    let mut w = world(13, |_| {});
-    w.start_call(ALICE, BOB, Audio);
-    assert!(w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"));
-    w.kill_app(BOB);
-    w.advance(1_000).expect("runs");
-    assert!(!w.ringing(BOB));
-    assert!(w.has_invitation(BOB, ALICE), "received invitations survive");
-    w.launch_app(BOB);
-    assert!(
-        w.advance_until(5_000, |w| w.ringing(BOB)).expect("runs"),
-        "{}",
-        w.mermaid()
-    );
-    assert!(w.callkit_answer(BOB));
-    assert!(
-        w.advance_until(10_000, |w| w.connected(ALICE, BOB))
-            .expect("runs")
-    );
 }
 
 /// Errata W6, iOS: a frame that does not decrypt is handed to the decoder anyway

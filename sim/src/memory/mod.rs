@@ -1026,8 +1026,14 @@ impl World for MemoryWorld {
         match &mut self.net {
             Net::Sim(net) => net.paths.set_loss(phone_ip(a.0), phone_ip(b.0), loss),
             Net::Scripted(rtc) => match loss {
-                Loss::None => rtc.set_blocked(a.0, b.0, false),
-                Loss::Blocked => rtc.set_blocked(a.0, b.0, true),
+                Loss::None => {
+                    let actions = rtc.set_blocked(a.0, b.0, false);
+                    self.apply_rtc(actions);
+                }
+                Loss::Blocked => {
+                    let actions = rtc.set_blocked(a.0, b.0, true);
+                    self.apply_rtc(actions);
+                }
                 Loss::Random { .. } | Loss::Bursty { .. } => {
                     return Err(WorldError::Unsupported {
                         world: "in-memory world with scripted WebRTC",
@@ -1042,7 +1048,10 @@ impl World for MemoryWorld {
     fn set_media_blocked(&mut self, a: PhoneId, b: PhoneId, blocked: bool) {
         match &mut self.net {
             Net::Sim(net) => net.paths.set_blocked(phone_ip(a.0), phone_ip(b.0), blocked),
-            Net::Scripted(rtc) => rtc.set_blocked(a.0, b.0, blocked),
+            Net::Scripted(rtc) => {
+                let actions = rtc.set_blocked(a.0, b.0, blocked);
+                self.apply_rtc(actions);
+            }
         }
     }
 

@@ -4,8 +4,8 @@
 //! - **SimRtc** ([`endpoint`]): a light model of a WebRTC stack (ICE checks, a DTLS-shaped
 //!   handshake, encrypted media, TURN for the relay-only policy) written as a sans-IO state
 //!   machine: datagrams and commands in, datagrams and responses out, time an argument. The
-//!   turmoil world runs it over simulated UDP ([`turmoil_rtc`]); the in-memory world routes its
-//!   datagrams itself.
+//!   turmoil world runs it over simulated UDP through a thin adapter of its own; the in-memory
+//!   world routes its datagrams itself.
 //! - **RealRtc** ([`real`]): webrtc-rs 0.21, the real stack, in a turmoil host or on real UDP.
 //!
 //! Both report the same things ([`RtcStats`]), carry the same frames ([`media`]), measure what
@@ -20,7 +20,6 @@ pub mod real;
 pub mod receive;
 pub mod sdp;
 pub mod timers;
-pub mod turmoil_rtc;
 pub mod turn;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,10 +15,10 @@ use callsim_mocks::backends::{CallKitBackend, PermissionsBackend, Shared};
 use callsim_mocks::{FakeAudioSession, FakeRinger};
 use tokio::sync::{mpsc, watch};
 
+use super::rtc::SimRtcTask;
 use super::shared::{self, SharedWorld, lock};
 use super::{PhoneObservations, smp};
 use crate::PhoneId;
-use crate::rtc::turmoil_rtc::SimRtcTask;
 use crate::rtc::{RtcControl, RtcStats, WrongKey};
 use crate::trace::TraceEvent;
 
@@ -187,7 +187,7 @@ impl HostParts {
             tokio::spawn(rtc_future);
             Box::new(rtc)
         } else {
-            let (rtc, control, rtc_future) = crate::rtc::turmoil_rtc::sim_rtc(SimRtcTask {
+            let (rtc, control, rtc_future) = super::rtc::sim_rtc(SimRtcTask {
                 seed: self.seed,
                 my_ip,
                 world: self.world.clone(),

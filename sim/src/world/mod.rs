@@ -22,6 +22,7 @@
 
 mod host;
 mod relay_host;
+mod rtc;
 pub(crate) mod shared;
 mod smp;
 mod wire;
@@ -156,7 +157,7 @@ impl TurmoilWorld {
             let turn_state = state.clone();
             // Each zero-latency hop to and from the server costs a turmoil tick.
             sim.host("turn", move || {
-                crate::rtc::turmoil_rtc::turn_host(turn_state.clone(), 2 * TICK_MS)
+                self::rtc::turn_host(turn_state.clone(), 2 * TICK_MS)
             });
         }
 

@@ -18,11 +18,11 @@ use tokio::sync::mpsc;
 use tracing::debug;
 use turmoil::net::UdpSocket;
 
-use super::backend::ChannelRtc;
-use super::endpoint::{Endpoint, EndpointConfig, EndpointOutput, RTC_PORT};
-use super::turn::{MediaPath, TURN_PORT, TurnServer};
-use super::{RtcControl, RtcStats, WrongKey};
-use crate::world::shared::{SharedWorld, lock, now_ms};
+use super::shared::{SharedWorld, lock, now_ms};
+use crate::rtc::backend::ChannelRtc;
+use crate::rtc::endpoint::{Endpoint, EndpointConfig, EndpointOutput, RTC_PORT};
+use crate::rtc::turn::{MediaPath, TURN_PORT, TurnServer};
+use crate::rtc::{RtcControl, RtcStats, WrongKey};
 
 /// What a phone's SimRtc task needs.
 pub(crate) struct SimRtcTask {
