@@ -310,17 +310,51 @@ fn check_options(options: &BddOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a run of scenarios could not start or finish its output (failed scenarios are in the
+/// summary, not here).
+#[derive(Debug, thiserror::Error)]
+pub enum BddError {
+    /// The run cannot start: a missing path, bad options, a bad tag expression, an unwritable
+    /// artifacts folder or report file.
+    #[error("{0}")]
+    Usage(String),
+    /// Writing the run's lines failed.
+    #[error("cannot write the run's output: {0}")]
+    Output(#[source] std::io::Error),
+    /// A report file could not be made or written after the run.
+    #[error("cannot write the report {}: {reason}", path.display())]
+    Report {
+        /// The report file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A scenario thread could not start.
+    #[error("cannot start a scenario thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+impl From<String> for BddError {
+    /// Option checks and selection speak in plain messages.
+    fn from(message: String) -> Self {
+        BddError::Usage(message)
+    }
+}
+
 /// Runs the selected scenarios, streaming a line per scenario run to `out` as it finishes,
 /// then the summary; writes the reports asked for.
-pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, String> {
+pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, BddError> {
     for path in &options.paths {
         if !path.exists() {
-            return Err(format!("{} does not exist", path.display()));
+            return Err(BddError::Usage(format!(
+                "{} does not exist",
+                path.display()
+            )));
         }
     }
     check_options(options)?;
     let (specs, problems) = select(options)?;
-    let io = |e: std::io::Error| format!("cannot write the report: {e}");
+    let io = BddError::Output;
     if options.list {
         for spec in &specs {
             let tags: Vec<String> = spec.tags.iter().map(|t| format!("@{t}")).collect();
@@ -392,7 +426,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
     let many_seeds = seeds.len() > 1;
     let mut reports: Vec<ScenarioReport> = Vec::new();
     let mut failed_any = false;
-    std::thread::scope(|scope| -> Result<(), String> {
+    std::thread::scope(|scope| -> Result<(), BddError> {
         let (tx, rx) = mpsc::channel::<Event>();
         for worker in 0..options.concurrency.min(jobs.len().max(1)) {
             let tx = tx.clone();
@@ -449,7 +483,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
                     }
                 });
             if let Err(e) = spawned {
-                return Err(format!("cannot start a scenario thread: {e}"));
+                return Err(BddError::Thread(e));
             }
         }
         drop(tx);
@@ -518,13 +552,18 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Str
         .map_err(io)?;
     }
     report::summary(&summary, out).map_err(io)?;
+    let report_error = |path: &std::path::Path, reason: String| BddError::Report {
+        path: path.to_owned(),
+        reason,
+    };
     if let Some(path) = &options.junit {
-        report::write_file(path, &report::junit(&summary)?)?;
+        let xml = report::junit(&summary).map_err(|e| report_error(path, e))?;
+        std::fs::write(path, xml).map_err(|e| report_error(path, e.to_string()))?;
     }
     if let Some(path) = &options.json {
         let json = serde_json::to_string_pretty(&report::cucumber_json(&summary))
-            .map_err(|e| e.to_string())?;
-        report::write_file(path, &json)?;
+            .map_err(|e| report_error(path, e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| report_error(path, e.to_string()))?;
     }
     Ok(summary)
 }

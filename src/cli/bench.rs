@@ -358,7 +358,7 @@ pub fn bdd(
         options.concurrency
     );
     let started = crate::wall::now();
-    let summary = crate::bdd::run(&options, &mut io::sink())?;
+    let summary = crate::bdd::run(&options, &mut io::sink()).map_err(|e| e.to_string())?;
     let wall_seconds = started.elapsed().as_secs_f64().max(1e-9);
     if summary.scenarios.is_empty() {
         return Err("no scenario ran: check the paths".into());

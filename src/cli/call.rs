@@ -249,8 +249,35 @@ pub struct CallRun {
     pub outcome: CallOutcome,
 }
 
+/// Why `callsim call` could not run its call (a call that ran and failed is a [`CallRun`]).
+#[derive(Debug, thiserror::Error)]
+pub enum CallCommandError {
+    /// The options do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+    /// The simulated world failed.
+    #[error("the simulation failed: {0}")]
+    World(#[from] callsim_sim::WorldError),
+    /// The real-network call could not be set up (sockets, the real stack).
+    #[error("the real-network call failed: {0}")]
+    Network(String),
+}
+
+impl From<String> for CallCommandError {
+    /// The option checks speak in plain messages.
+    fn from(message: String) -> Self {
+        CallCommandError::Usage(message)
+    }
+}
+
+impl From<&str> for CallCommandError {
+    fn from(message: &str) -> Self {
+        CallCommandError::Usage(message.to_owned())
+    }
+}
+
 /// Runs the call, in the simulator or on the real network.
-pub fn run(args: &CallArgs) -> Result<CallRun, String> {
+pub fn run(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     check_names(args)?;
     if args.real_network {
         return run_real_network(args);
@@ -258,7 +285,7 @@ pub fn run(args: &CallArgs) -> Result<CallRun, String> {
     run_simulated(args)
 }
 
-fn check_names(args: &CallArgs) -> Result<(), String> {
+fn check_names(args: &CallArgs) -> Result<(), CallCommandError> {
     if args.from.trim().is_empty() || args.to.trim().is_empty() {
         return Err("--from and --to must be names".into());
     }
@@ -266,7 +293,8 @@ fn check_names(args: &CallArgs) -> Result<(), String> {
         return Err(format!(
             "--from and --to are both {:?}: a call needs two people",
             args.from
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -278,7 +306,7 @@ fn media_of(args: &CallArgs) -> CallMediaType {
     }
 }
 
-fn run_real_network(args: &CallArgs) -> Result<CallRun, String> {
+fn run_real_network(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     if args.webrtc != WebRtcBackend::Real {
         return Err("--real-network runs the real WebRTC stack: add --webrtc real".into());
     }
@@ -299,7 +327,8 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, String> {
         return Err(format!(
             "{flag} is for the simulated world; on --real-network both phones run in this \
              process on the kernel's loopback, as they are"
-        ));
+        )
+        .into());
     }
     let call = LoopbackCall {
         names: [args.from.clone(), args.to.clone()],
@@ -313,7 +342,7 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, String> {
         seed: args.seed,
         relay_latency_ms: args.relay_latency,
     };
-    let done = call.run_blocking()?;
+    let done = call.run_blocking().map_err(CallCommandError::Network)?;
     let how = if !done.rang {
         format!("{}'s phone never rang", args.to)
     } else if let Some(at) = done.connected_at {
@@ -420,7 +449,7 @@ impl Timeline {
         w: &mut TurmoilWorld,
         ms: u64,
         done: impl Fn(&TurmoilWorld) -> bool,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, callsim_sim::WorldError> {
         let end = w.now().0 + ms;
         loop {
             self.apply_due(w);
@@ -430,7 +459,7 @@ impl Timeline {
             if w.now().0 >= end {
                 return Ok(false);
             }
-            w.advance(TICK_MS).map_err(|e| e.to_string())?;
+            w.advance(TICK_MS)?;
         }
     }
 
@@ -439,7 +468,7 @@ impl Timeline {
     }
 }
 
-fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
+fn run_simulated(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     let real = args.webrtc == WebRtcBackend::Real;
     if real && args.direct.is_some_and(|d| d != Who::Both) {
         return Err("--webrtc real has no TURN server in the world yet: its calls go peer to peer (leave --direct out)".into());
@@ -475,8 +504,7 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, String> {
     w.set_media_latency(CALLER, CALLEE, args.media_latency);
     if args.media_loss > 0.0 {
         let rate = args.media_loss / 100.0;
-        w.set_media_loss(CALLER, CALLEE, Loss::Random { rate })
-            .map_err(|e| e.to_string())?;
+        w.set_media_loss(CALLER, CALLEE, Loss::Random { rate })?;
     }
     for id in [CALLER, CALLEE] {
         if args.relay_loss > 0.0 {

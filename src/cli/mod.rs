@@ -38,6 +38,43 @@ pub enum CliError {
     /// The command's own arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
+    /// The command ran but did not finish its work (a simulation or network failure, a report
+    /// that could not be written after the run): exit status 1, not a usage error.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// The exit status: 2 when the command could not start, 1 when it started and failed.
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Failed(_) => 1,
+            CliError::Read { .. }
+            | CliError::Write(_)
+            | CliError::WriteFile { .. }
+            | CliError::Usage(_) => 2,
+        }
+    }
+}
+
+impl From<crate::bdd::BddError> for CliError {
+    fn from(e: crate::bdd::BddError) -> Self {
+        use crate::bdd::BddError;
+        match e {
+            BddError::Usage(message) => CliError::Usage(message),
+            BddError::Output(e) => CliError::Write(e),
+            e @ (BddError::Report { .. } | BddError::Thread(_)) => CliError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl From<call::CallCommandError> for CliError {
+    fn from(e: call::CallCommandError) -> Self {
+        match e {
+            call::CallCommandError::Usage(message) => CliError::Usage(message),
+            e => CliError::Failed(e.to_string()),
+        }
+    }
 }
 
 const ABOUT: &str = "Simulate and test SimpleX-style 1:1 audio/video calls, deterministically";
@@ -239,7 +276,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(CliError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(io::stderr(), "callsim: {e}");
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -313,7 +350,7 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             ExitCode::SUCCESS
         }
         Command::Bdd(args) => {
-            let summary = crate::bdd::run(&args.options(), &mut out).map_err(CliError::Usage)?;
+            let summary = crate::bdd::run(&args.options(), &mut out)?;
             let ok = if args.list {
                 summary.problems.is_empty()
             } else {
@@ -336,7 +373,7 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             }
         },
         Command::Call(args) => {
-            let run = call::run(&args).map_err(CliError::Usage)?;
+            let run = call::run(&args)?;
             call::print(&args, &run, &mut out)?;
             if run.outcome.ok {
                 ExitCode::SUCCESS
@@ -386,4 +423,34 @@ fn open(path: &std::path::Path) -> Result<Box<dyn BufRead>, CliError> {
     File::open(path)
         .map(|f| Box::new(BufReader::new(f)) as Box<dyn BufRead>)
         .map_err(|source| read_error(path, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bdd::BddError;
+
+    #[test]
+    fn a_run_that_could_not_start_is_a_usage_error_and_one_that_failed_after_is_not() {
+        let usage = CliError::from(BddError::Usage("bad --tags".into()));
+        assert_eq!(usage.exit_code(), 2);
+        let report = CliError::from(BddError::Report {
+            path: "out/junit.xml".into(),
+            reason: "disk full".into(),
+        });
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(
+            report.to_string(),
+            "cannot write the report out/junit.xml: disk full"
+        );
+        let world = CliError::from(call::CallCommandError::World(
+            callsim_sim::WorldError::Simulation("turmoil stopped".into()),
+        ));
+        assert_eq!(world.exit_code(), 1);
+        assert!(world.to_string().contains("turmoil stopped"), "{world}");
+        let names = CliError::from(call::CallCommandError::from(
+            "--from and --to must be names",
+        ));
+        assert_eq!(names.exit_code(), 2);
+    }
 }
