@@ -175,12 +175,16 @@ fn the_suite_run_twice_with_different_concurrency_gives_the_same_results_and_tra
 fn bad_input_is_a_clear_error() {
     let dir = scratch("bad");
     let missing = BddOptions::new(vec![dir.join("nope.feature")]);
-    let err = run(&missing, &mut Vec::new()).expect_err("missing path");
+    let err = run(&missing, &mut Vec::new())
+        .expect_err("missing path")
+        .to_string();
     assert!(err.contains("nope.feature does not exist"), "{err}");
 
     let mut tags = BddOptions::new(vec![dir.clone()]);
     tags.tags = Some("@a and and".into());
-    let err = run(&tags, &mut Vec::new()).expect_err("bad tags");
+    let err = run(&tags, &mut Vec::new())
+        .expect_err("bad tags")
+        .to_string();
     assert!(err.starts_with("bad --tags"), "{err}");
 
     let unknown = dir.join("unknown.feature");
@@ -531,10 +535,14 @@ fn an_unwritable_artifacts_folder_is_an_error_before_anything_runs() {
     ]);
     options.artifacts = blocker.join("artifacts");
     let err = run(&options, &mut Vec::new()).expect_err("refused");
+    assert!(matches!(err, callsim::bdd::BddError::Usage(_)), "{err}");
+    let err = err.to_string();
     assert!(err.contains("artifacts"), "{err}");
     let mut options = BddOptions::new(vec![dir.clone()]);
     options.concurrency = 0;
-    let err = run(&options, &mut Vec::new()).expect_err("refused");
+    let err = run(&options, &mut Vec::new())
+        .expect_err("refused")
+        .to_string();
     assert!(err.contains("--concurrency must be at least 1"), "{err}");
 }
 

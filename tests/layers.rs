@@ -144,7 +144,9 @@ fn no_module_of_the_mocks_or_the_cli_imports_one_that_imports_it() {
 fn the_sans_io_machines_name_no_runtime() {
     let src = crate_src("sim");
     for file in [
-        "rtc/endpoint.rs",
+        "rtc/endpoint/mod.rs",
+        "rtc/endpoint/wire.rs",
+        "rtc/endpoint/tests.rs",
         "rtc/turn.rs",
         "rtc/timers.rs",
         "rtc/receive.rs",
