@@ -556,3 +556,42 @@ fn call_takes_the_scenario_languages_faults_timed_from_the_call_button() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn explore_reports_the_default_model_finds_a_planted_bug_and_replays_it() {
+    let clean = callsim(&["explore", "--threads", "1"], b"");
+    let text = String::from_utf8_lossy(&clean.stdout);
+    assert_eq!(clean.status.code(), Some(0), "{text}");
+    assert!(text.contains("states generated: 7604"), "{text}");
+    assert!(text.contains("invariants: none broken"), "{text}");
+
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-explore");
+    let _ = std::fs::remove_dir_all(&out);
+    let dir = out.to_str().expect("a utf-8 path");
+    let planted = callsim(
+        &[
+            "explore",
+            "--threads",
+            "1",
+            "--plant-bug",
+            "callee-loses-end",
+            "--out",
+            dir,
+        ],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&planted.stdout);
+    assert_eq!(planted.status.code(), Some(1), "{text}");
+    assert!(text.contains("BROKEN: "), "{text}");
+    let file = out.join("counterexample-1.json");
+    let again = callsim(&["explore", "--replay", file.to_str().expect("utf-8")], b"");
+    let replayed = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(1), "{replayed}");
+    assert!(replayed.contains("(broken)"), "{replayed}");
+    assert!(out.join("counterexample-1.feature").exists());
+    assert!(out.join("counterexample-1.mmd").exists());
+
+    let bad = callsim(&["explore", "--window", "soon"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--window takes milliseconds"));
+}

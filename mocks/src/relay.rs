@@ -64,7 +64,7 @@ pub enum RelayAction {
     },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Queue {
     messages: VecDeque<RelayMessage>,
     /// Set aside by a hold, in order; back to the front on release.
@@ -74,7 +74,7 @@ struct Queue {
 }
 
 /// The relay's state.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Relay {
     queues: BTreeMap<(ClientId, ClientId), Queue>,
     subscribed: BTreeSet<ClientId>,

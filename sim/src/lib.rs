@@ -14,6 +14,7 @@
 
 pub mod baseline;
 mod e2e;
+pub mod explore;
 pub mod loopback;
 pub mod loss;
 pub mod memory;
@@ -37,7 +38,19 @@ use rtc::RtcStats;
 use trace::TraceRecord;
 
 /// A phone of a world: its index, in the order phones were added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct PhoneId(pub usize);
 
 impl PhoneId {

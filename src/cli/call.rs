@@ -97,7 +97,7 @@ fn parse_partition(text: &str) -> Result<Partition, String> {
     Ok(Partition { who, at, for_secs })
 }
 
-fn parse_kind(text: &str) -> Result<MessageKind, String> {
+pub(crate) fn parse_kind(text: &str) -> Result<MessageKind, String> {
     MessageKind::from_tag(text).ok_or_else(|| {
         format!(
             "{text:?} is not a message kind; the kinds are {}",

@@ -41,12 +41,12 @@ pub(super) enum Event {
 }
 
 /// An event and when it is due; ordered by time, then by the order it was scheduled in.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Scheduled {
-    at: Timestamp,
-    seq: u64,
+    pub(super) at: Timestamp,
+    pub(super) seq: u64,
     /// Boxed: the queue moves entries as it sorts them.
-    event: Box<Event>,
+    pub(super) event: Box<Event>,
 }
 
 impl PartialEq for Scheduled {
@@ -161,7 +161,8 @@ impl MemoryWorld {
                 // A redelivery carries the same id; the phone's agent drops it.
                 let (from, id) = (PhoneId(message.from), message.id);
                 let ack_at = self.now.add_ms(self.hosts[to.0].relay_latency);
-                if let Some(body) = self.open(from, to, &message.body) {
+                let lost = self.lost_on_receipt.contains(&(to, message.event));
+                if let Some(body) = self.open(from, to, &message.body).filter(|_| !lost) {
                     let input = Input::Message {
                         contact_id: from.contact(),
                         broker_ts: message.ts,
@@ -208,7 +209,10 @@ impl MemoryWorld {
                 self.apply_net(out);
             }
             Event::CallKitTimeouts(id) => {
-                if self.hosts[id.0].callkit_wake == Some(self.now) {
+                if self.hosts[id.0]
+                    .callkit_wake
+                    .is_some_and(|wake| wake <= self.now)
+                {
                     self.hosts[id.0].callkit_wake = None;
                 }
                 let events = self.hosts[id.0].callkit.fire_timeouts(self.now);

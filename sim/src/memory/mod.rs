@@ -16,10 +16,12 @@
 //! - **Fakes**: CallKit, the audio session and the sound player from `callsim-mocks`.
 
 mod events;
+mod explore;
 mod rtc;
 
 use events::{Event, Scheduled};
 
+pub use explore::Happening;
 pub use rtc::WebRtcModel;
 
 use std::cmp::Reverse;
@@ -81,7 +83,7 @@ impl Default for Timing {
 }
 
 /// One phone with its platform.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Host {
     phone: Phone,
     deadline: Option<Timestamp>,
@@ -100,17 +102,20 @@ struct Host {
     suspensions: u64,
     /// Draws the nonces of its end-to-end encrypted messages.
     rng: ChaCha8Rng,
+    /// The app's process runs (not killed).
+    running: bool,
 }
 
 /// The WebRTC of the world.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Net {
     Scripted(ScriptedRtcNetwork),
     Sim(Box<SimNet>),
 }
 
-/// Two or more phones, a relay and WebRTC, in virtual time.
-#[derive(Debug)]
+/// Two or more phones, a relay and WebRTC, in virtual time. Cloning one forks the world (the
+/// explorer does, to try each thing that may happen next).
+#[derive(Debug, Clone)]
 pub struct MemoryWorld {
     now: Timestamp,
     seed: u64,
@@ -126,6 +131,8 @@ pub struct MemoryWorld {
     trace: Option<Vec<TraceRecord>>,
     /// Scratch space for what SimRtc asks, reused.
     net_out: Vec<NetOutput>,
+    /// Message kinds a phone loses on receipt (a bug planted by the explorer's tests).
+    lost_on_receipt: Vec<(PhoneId, MessageKind)>,
 }
 
 impl WorldBuilder {
@@ -161,6 +168,7 @@ impl MemoryWorld {
             seq: 0,
             trace: None,
             net_out: Vec::new(),
+            lost_on_receipt: Vec::new(),
         }
     }
 
@@ -217,6 +225,7 @@ impl MemoryWorld {
             prompts: Vec::new(),
             alerts: Vec::new(),
             suspensions: 0,
+            running: true,
             rng,
         });
         match &mut self.net {
@@ -583,6 +592,7 @@ impl World for MemoryWorld {
         self.unsubscribe(id);
         let host = &mut self.hosts[id.0];
         host.suspensions += 1;
+        host.running = false;
         host.callkit.app_killed(now);
         host.sound.silence();
         host.audio.set_active_by_callkit(now, false);
@@ -591,6 +601,7 @@ impl World for MemoryWorld {
     }
 
     fn launch_app(&mut self, id: PhoneId) {
+        self.hosts[id.0].running = true;
         self.feed(id, Input::Lifecycle(LifecycleEvent::AppLaunched));
     }
 

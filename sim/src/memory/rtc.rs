@@ -43,7 +43,7 @@ pub(super) fn phone_ip(index: usize) -> IpAddr {
 const TURN_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 255, 0, 1));
 
 /// What the SimRtc network asks the world to do.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum NetOutput {
     /// Carry a datagram, arriving after `delay_ms`.
     Carry {
@@ -70,7 +70,7 @@ pub(super) enum NetTimer {
 }
 
 /// Every phone's SimRtc endpoint, the TURN server and the media paths between them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct SimNet {
     seed: u64,
     endpoints: Vec<Endpoint>,

@@ -66,7 +66,7 @@ pub struct TurnTransmit {
 }
 
 /// The server.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TurnServer {
     me: IpAddr,
     hop_cost_ms: u64,

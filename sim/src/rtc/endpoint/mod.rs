@@ -138,7 +138,7 @@ enum Phase {
 }
 
 /// One receiver: its RFC 3550 statistics, video fragments and frame decryptor.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Receiving {
     stats: ReceiveStats,
     /// Video fragments by frame sequence.
@@ -155,7 +155,7 @@ struct Relayed {
 }
 
 /// One peer connection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Session {
     client: ClientId,
     token: String,
@@ -180,7 +180,7 @@ struct Session {
 }
 
 /// A SimRtc endpoint: one phone's WebRTC engine.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     config: EndpointConfig,
     rng: ChaCha8Rng,
