@@ -562,7 +562,7 @@ fn explore_reports_the_default_model_finds_a_planted_bug_and_replays_it() {
     let clean = callsim(&["explore", "--threads", "1"], b"");
     let text = String::from_utf8_lossy(&clean.stdout);
     assert_eq!(clean.status.code(), Some(0), "{text}");
-    assert!(text.contains("states generated: 7604"), "{text}");
+    assert!(text.contains("states generated: 5354"), "{text}");
     assert!(text.contains("invariants: none broken"), "{text}");
 
     let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-explore");
@@ -590,8 +590,86 @@ fn explore_reports_the_default_model_finds_a_planted_bug_and_replays_it() {
     assert!(replayed.contains("(broken)"), "{replayed}");
     assert!(out.join("counterexample-1.feature").exists());
     assert!(out.join("counterexample-1.mmd").exists());
+    let svg = std::fs::read_to_string(out.join("counterexample-1.svg")).expect("an SVG diagram");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("x.call.end"),
+        "{svg}"
+    );
 
     let bad = callsim(&["explore", "--window", "soon"], b"");
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--window takes milliseconds"));
+}
+
+#[test]
+fn explore_random_walks_repeat_by_seed_and_options_are_checked() {
+    let counts = |out: &std::process::Output| -> String {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("states per second"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let args = ["explore", "--simulate", "30", "--seed", "3", "--loss", "1"];
+    let one = callsim(&args, b"");
+    let two = callsim(&[&args[..], &["--threads", "1"]].concat(), b"");
+    assert!(
+        String::from_utf8_lossy(&one.stderr).contains("30 random walk(s) from seed 3"),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    assert!(counts(&one).contains("complete: no"), "{}", counts(&one));
+    assert_eq!(counts(&one), counts(&two));
+    assert_eq!(one.status.code(), two.status.code());
+
+    for (bad, says) in [
+        (&["explore", "--simulate", "0"][..], "at least 1 walk"),
+        (&["explore", "--serve", "192.0.2.1:3000"][..], "loopback"),
+        (&["explore", "--loss", "x"][..], "--loss"),
+    ] {
+        let out = callsim(bad, b"");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+}
+
+/// The web Explorer answers on loopback. Its server binds on its own thread after the
+/// process says where, so connecting is tried again for a bounded time: a real socket, not a
+/// simulation.
+#[test]
+fn explore_serves_the_web_explorer_on_loopback_and_refuses_a_taken_port() {
+    use std::io::{Read, Write};
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = taken.local_addr().expect("an address").to_string();
+    let out = callsim(&["explore", "--serve", &address], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
+    drop(taken);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callsim"))
+        .args(["explore", "--serve", &address])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("callsim starts");
+    let mut body = String::new();
+    for _ in 0..300 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            stream
+                .write_all(b"GET /.status HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .expect("request");
+            stream.read_to_string(&mut body).expect("response");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(body.starts_with("HTTP/1.0 200"), "{body}");
+    assert!(body.contains("\"properties\""), "{body}");
+    assert!(
+        body.contains("connected peers agree on the call and its key"),
+        "{body}"
+    );
 }

@@ -16,7 +16,7 @@ fn a_callee_that_loses_x_call_end_is_found_and_the_exported_scenario_fails_on_tu
     let options = ExploreOptions {
         threads: 1,
         max_states: None,
-        simulate: None,
+        walks: None,
     };
     let report = explore(&config, &options);
     let found = report

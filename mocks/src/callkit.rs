@@ -23,6 +23,10 @@ pub const ACTION_TIMEOUT_MS: u64 = 60_000;
 pub enum CallKitCallState {
     /// Incoming, the native screen is ringing.
     Ringing,
+    /// Incoming, answered by the user: the screen stopped ringing and shows the call
+    /// connecting while the app has not fulfilled the answer action (SimpleX fulfils it on
+    /// connect).
+    Answering,
     /// Outgoing, started.
     Dialing,
     /// Outgoing, connecting reported.
@@ -255,6 +259,7 @@ impl FakeCallKit {
                     && self.live.contains(&uuid);
                 if ringing {
                     let action = self.new_action(now, ActionKind::Answer, &uuid);
+                    self.set_state(&uuid, CallKitCallState::Answering);
                     events.push(CallKitEvent::PerformAnswer { action, uuid });
                 } else {
                     events.push(CallKitEvent::TransactionFailed {
@@ -307,6 +312,7 @@ impl FakeCallKit {
             });
         }
         let action = self.new_action(now, ActionKind::Answer, &uuid);
+        self.set_state(&uuid, CallKitCallState::Answering);
         events.push(CallKitEvent::PerformAnswer { action, uuid });
         events
     }
@@ -492,5 +498,61 @@ impl FakeCallKit {
             // A failed end leaves the call as it was.
             (ActionKind::End | ActionKind::SetMuted, false) | (ActionKind::SetMuted, true) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uuid(s: &str) -> CallUuid {
+        CallUuid::from(s)
+    }
+
+    fn report(ck: &mut FakeCallKit, id: &str, caller: &str) {
+        ck.handle_command(
+            Timestamp(0),
+            CallKitCommand::ReportNewIncomingCall {
+                uuid: uuid(id),
+                caller: caller.to_owned(),
+                video: false,
+            },
+        );
+    }
+
+    /// The native screen stops ringing when the user answers, though the app fulfils the
+    /// answer only later (SimpleX fulfils on connect); a second answer goes to the call waiting.
+    #[test]
+    fn an_answered_call_stops_ringing_and_the_next_answer_takes_the_call_waiting() {
+        let mut ck = FakeCallKit::new();
+        report(&mut ck, "a", "Alice");
+        let answered = ck.user_answers(Timestamp(10));
+        assert!(
+            matches!(&answered[..], [CallKitEvent::PerformAnswer { uuid, .. }] if uuid.as_str() == "a")
+        );
+        assert!(ck.ringing().is_none(), "answered, not ringing");
+        assert_eq!(ck.calls()[&uuid("a")].state, CallKitCallState::Answering);
+        report(&mut ck, "b", "Carol");
+        assert_eq!(ck.ringing().map(|(u, _)| u.as_str()), Some("b"));
+        let events = ck.user_answers(Timestamp(20));
+        // End & Accept: the answered call ends, the waiting one is answered.
+        assert!(
+            events.iter().any(
+                |e| matches!(e, CallKitEvent::PerformEnd { uuid, .. } if uuid.as_str() == "a")
+            )
+        );
+        assert!(events.iter().any(
+            |e| matches!(e, CallKitEvent::PerformAnswer { uuid, .. } if uuid.as_str() == "b")
+        ));
+        // Answering twice is not possible.
+        let again = ck.handle_command(
+            Timestamp(30),
+            CallKitCommand::RequestAnswerCall { uuid: uuid("b") },
+        );
+        assert!(
+            again
+                .iter()
+                .any(|e| matches!(e, CallKitEvent::TransactionFailed { .. }))
+        );
     }
 }

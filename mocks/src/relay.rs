@@ -208,6 +208,21 @@ impl Relay {
         self.next_delivery(from, to).into_iter().collect()
     }
 
+    /// The ACK of message `id` from `from` to `to` is lost: the message stays and is delivered
+    /// again with the same id, as under the duplicate fault. For the explorer, which chooses
+    /// which ACK to lose.
+    pub fn lose_ack(&mut self, from: ClientId, to: ClientId, id: u64) -> Vec<RelayAction> {
+        let queue = self.queues.entry((from, to)).or_default();
+        let Some(message) = queue.messages.iter_mut().find(|m| m.id == id) else {
+            return Vec::new();
+        };
+        message.redelivered = true;
+        if queue.in_flight == Some(id) {
+            queue.in_flight = None;
+        }
+        self.next_delivery(from, to).into_iter().collect()
+    }
+
     /// SUB: `client` connected; what waits for it is delivered.
     pub fn subscribe(&mut self, client: ClientId) -> Vec<RelayAction> {
         self.subscribed.insert(client);

@@ -76,6 +76,23 @@ pub enum TraceEvent {
         /// How long the push takes.
         delay_ms: u64,
     },
+    /// The relay lost a delivery on its way to the phone and moved its queue on (an explorer
+    /// fault).
+    RelayLost {
+        /// Sender.
+        from: String,
+        /// Recipient.
+        to: String,
+        /// What it carried.
+        kind: MessageKind,
+    },
+    /// A phone's ACK was lost; the relay delivers the message again (an explorer fault).
+    AckLost {
+        /// Sender of the message.
+        from: String,
+        /// The phone whose ACK was lost.
+        to: String,
+    },
     /// The relay (re)started.
     RelayStarted,
     /// The relay crashed.
@@ -138,6 +155,12 @@ impl fmt::Display for TraceRecord {
                     "{at} relay: pushes {} from {from} to {to}",
                     kind.as_str()
                 )
+            }
+            TraceEvent::RelayLost { from, to, kind } => {
+                write!(f, "{at} relay: loses {} from {from} to {to}", kind.as_str())
+            }
+            TraceEvent::AckLost { from, to } => {
+                write!(f, "{at} relay: loses {to}'s ACK of {from}'s message")
             }
             TraceEvent::RelayStarted => write!(f, "{at} relay: started"),
             TraceEvent::RelayCrashed => write!(f, "{at} relay: crashed"),
@@ -249,6 +272,11 @@ pub fn timed_items(trace: &[TraceRecord]) -> Vec<(u64, DiagramItem)> {
                 true,
             )),
             TraceEvent::RelayCrashed => Some(note("relay", format!("crashed {at}"))),
+            TraceEvent::RelayLost { to, kind, .. } => Some(note(
+                "relay",
+                format!("loses {} to {to} {at}", kind.as_str()),
+            )),
+            TraceEvent::AckLost { to, .. } => Some(note("relay", format!("loses {to}'s ACK {at}"))),
             TraceEvent::RelayStarted if r.t > 0 => Some(note("relay", format!("started {at}"))),
             TraceEvent::Output { phone, output } => phone_output(phone, output, &at),
             TraceEvent::Input {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use callsim_engine::io::MessageKind;
 use callsim_sim::World;
 use callsim_sim::explore::{
-    ALICE, Act, BOB, DEFAULT_WINDOW_MS, Discovery, ExploreConfig, ExploreOptions, ExploreReport,
-    PlantedBug, RACES, explore, gherkin, replay,
+    Act, BOB, CallModel, DEFAULT_WINDOW_MS, Discovery, ExploreConfig, ExploreOptions,
+    ExploreReport, PlantedBug, Progress, Walks, explore_watched, gherkin, replay,
 };
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +31,21 @@ pub struct ExploreArgs {
     /// Bob may call Alice too (glare).
     #[arg(long)]
     pub glare: bool,
-    /// The relay delivers every message of this kind to Bob twice (e.g. x.call.offer).
+    /// A third phone, Carol, may call Bob once (and end once); Bob may answer, decline and end
+    /// once more for her.
+    #[arg(long)]
+    pub third: bool,
+    /// The relay delivers every message of this kind to Bob twice (e.g. x.call.inv).
     #[arg(long, value_name = "KIND", value_parser = super::call::parse_kind)]
     pub duplicate: Option<MessageKind>,
+    /// The relay may lose up to N deliveries on a path, any message on any queue, its queue
+    /// moving on as if delivered (a fault outside SMP's guarantees).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub loss: u8,
+    /// The relay may lose up to N ACKs on a path, each making it deliver the message again
+    /// (the phone's agent drops the repeat).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub redeliver: u8,
     /// Only what is due within this many ms of the earliest thing due may happen next;
     /// `none`: anything pending may (every timer may overtake every callback).
     #[arg(long, value_name = "MS|none", default_value_t = DEFAULT_WINDOW_MS.to_string())]
@@ -47,12 +59,17 @@ pub struct ExploreArgs {
     /// Stop after about this many states.
     #[arg(long, value_name = "N")]
     pub max_states: Option<usize>,
-    /// Random walks instead of an exhaustive search, from this seed.
-    #[arg(long, value_name = "SEED")]
+    /// N random walks instead of an exhaustive search, for models too large to exhaust; walk i
+    /// chooses its steps from seed SEED + i.
+    #[arg(long, value_name = "N")]
     pub simulate: Option<u64>,
-    /// Seed of the phones' keys and ids.
+    /// Seed of the phones' keys and ids, and of the first random walk.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Serve stateright's web Explorer on this loopback address (e.g. 127.0.0.1:3000) to step
+    /// through the model by hand, instead of checking it; runs until interrupted.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<std::net::SocketAddr>,
     /// Where counterexamples go: a replay file, a Gherkin scenario and a Mermaid diagram each.
     #[arg(long, value_name = "DIR", default_value = "target/callsim-explore")]
     pub out: PathBuf,
@@ -76,6 +93,8 @@ impl ExploreArgs {
         let mut config = ExploreConfig {
             seed: self.seed,
             duplicate: self.duplicate,
+            loss: self.loss,
+            redeliver: self.redeliver,
             ..ExploreConfig::default()
         };
         match self
@@ -126,6 +145,9 @@ impl ExploreArgs {
         if self.glare {
             config.menu.push((BOB, Act::Call, 1));
         }
+        if self.third {
+            config = config.with_third_phone();
+        }
         Ok(config)
     }
 }
@@ -140,21 +162,52 @@ pub fn run(
         return replay_file(file, out);
     }
     let config = args.config()?;
-    let options = ExploreOptions {
-        threads: args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        max_states: args.max_states,
-        simulate: args.simulate,
-    };
-    if options.threads == 0 {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
         return Err(CliError::Usage("--threads must be at least 1".into()));
     }
-    writeln!(err, "exploring on {} thread(s)...", options.threads)?;
+    if args.simulate == Some(0) {
+        return Err(CliError::Usage("--simulate takes at least 1 walk".into()));
+    }
+    if let Some(address) = args.serve {
+        writeln!(
+            err,
+            "serving the Explorer on http://{address}/ (Ctrl-C to stop)..."
+        )?;
+        callsim_sim::explore::serve(&config, threads, address)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        return Ok(true);
+    }
+    let options = ExploreOptions {
+        threads,
+        max_states: args.max_states,
+        walks: args.simulate.map(|count| Walks {
+            count,
+            seed: args.seed,
+        }),
+    };
+    match options.walks {
+        Some(w) => writeln!(
+            err,
+            "{} random walk(s) from seed {} on {threads} thread(s)...",
+            w.count, w.seed
+        )?,
+        None => writeln!(err, "exploring on {threads} thread(s)...")?,
+    }
     let started = crate::wall::now();
-    let report = explore(&config, &options);
+    let report = {
+        use std::io::IsTerminal;
+        let mut line = ProgressLine::new(started);
+        if std::io::stderr().is_terminal() {
+            explore_watched(&config, &options, Some(&mut |p| line.tick(p)))
+        } else {
+            explore_watched(&config, &options, None)
+        }
+    };
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
-    print_report(&report, seconds, out)?;
+    print_report(&config, &report, seconds, out)?;
     let mut ok = true;
     for (n, found) in report.discoveries.iter().filter(|d| d.failure).enumerate() {
         ok = false;
@@ -163,7 +216,51 @@ pub fn run(
     Ok(ok)
 }
 
+/// A progress line on a terminal: states, unique states, depth, states per second; redrawn
+/// every second.
+struct ProgressLine {
+    started: std::time::Instant,
+    drawn: f64,
+}
+
+impl ProgressLine {
+    fn new(started: std::time::Instant) -> Self {
+        ProgressLine {
+            started,
+            drawn: 0.0,
+        }
+    }
+
+    fn tick(&mut self, p: Progress) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let seconds = self.started.elapsed().as_secs_f64();
+        if seconds - self.drawn < 1.0 {
+            return;
+        }
+        self.drawn = seconds;
+        let unique = p
+            .unique
+            .map(|u| format!(", {u} unique"))
+            .unwrap_or_default();
+        eprint!(
+            "\r{} states{unique}, depth {}, {:.0} states/s   ",
+            p.generated,
+            p.depth,
+            p.generated as f64 / seconds.max(1e-9)
+        );
+    }
+}
+
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        if self.drawn > 0.0 {
+            eprintln!();
+        }
+    }
+}
+
 fn print_report(
+    config: &ExploreConfig,
     report: &ExploreReport,
     seconds: f64,
     out: &mut impl Write,
@@ -186,7 +283,10 @@ fn print_report(
         }
     )?;
     writeln!(out, "races (sometimes):")?;
-    for race in RACES {
+    let model = CallModel {
+        config: config.clone(),
+    };
+    for race in model.races() {
         match report.discoveries.iter().find(|d| d.property == race.name) {
             Some(found) => writeln!(
                 out,
@@ -240,7 +340,11 @@ fn save(
         format!("counterexample-{n}.feature"),
         gherkin(config, found, &run),
     )?;
-    let phones = [ALICE, BOB].map(|id| run.world.name(id)).to_vec();
+    let phones: Vec<String> = config
+        .phones()
+        .into_iter()
+        .map(|id| run.world.name(id))
+        .collect();
     let mermaid = write(
         format!("counterexample-{n}.mmd"),
         callsim_sim::trace::mermaid(&phones, &run.world.trace()),
@@ -256,7 +360,16 @@ fn save(
         feature.display(),
         feature.display()
     )?;
-    writeln!(out, "  diagram:  {}", mermaid.display())?;
+    let svg = write(
+        format!("counterexample-{n}.svg"),
+        callsim_sim::trace::svg(&phones, &run.world.trace()),
+    )?;
+    writeln!(
+        out,
+        "  diagram:  {} (Mermaid), {} (SVG)",
+        mermaid.display(),
+        svg.display()
+    )?;
     Ok(())
 }
 

@@ -355,7 +355,7 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             let options = callsim_sim::explore::ExploreOptions {
                 threads,
                 max_states: None,
-                simulate: None,
+                walks: None,
             };
             let config = callsim_sim::explore::ExploreConfig::default();
             let started = crate::wall::now();

@@ -19,7 +19,7 @@ use callsim_engine::protocol::CallMediaType;
 use serde::{Deserialize, Serialize};
 use stateright::{Model, Property};
 
-use crate::memory::{Happening, MemoryWorld, WebRtcModel};
+use crate::memory::{Happening, MemoryWorld, RelayFault, WebRtcModel};
 use crate::setup::WorldBuilder;
 use crate::{PhoneId, World};
 
@@ -27,6 +27,13 @@ use crate::{PhoneId, World};
 pub const ALICE: PhoneId = PhoneId(0);
 /// The callee.
 pub const BOB: PhoneId = PhoneId(1);
+/// The optional third phone, which calls Bob.
+pub const CAROL: PhoneId = PhoneId(2);
+
+/// Whom a phone's `Call` action calls: Alice and Bob each other, Carol Bob.
+pub fn callee(id: PhoneId) -> PhoneId {
+    if id == BOB { ALICE } else { BOB }
+}
 
 /// The default window: a relay round trip, a push and a chat start may overtake one another;
 /// a CallKit action's 60 s timeout does not overtake a 5 ms callback.
@@ -76,6 +83,8 @@ pub enum Step {
     Happen(Happening),
     /// A user action from the menu (its index there, the phone, the action).
     User(usize, PhoneId, Act),
+    /// A relay fault in place of a pending relay hop (the event's number).
+    Fault(RelayFault, u64),
 }
 
 /// A bug planted in the phones, to show the explorer finds what breaks an invariant.
@@ -104,6 +113,16 @@ pub struct ExploreConfig {
     /// Only what is due within this many ms of the earliest thing due may happen next; `None`:
     /// anything pending may (see [`crate::memory::Happening`]).
     pub window_ms: Option<u64>,
+    /// A third phone, Carol (CallKit on), a contact of Bob's, may call Bob (see
+    /// [`ExploreConfig::with_third_phone`]).
+    #[serde(default)]
+    pub third: bool,
+    /// How many deliveries the relay may lose on a path (any queue, any message).
+    #[serde(default)]
+    pub loss: u8,
+    /// How many ACKs the relay may lose on a path, each making it deliver the message again.
+    #[serde(default)]
+    pub redeliver: u8,
 }
 
 impl Default for ExploreConfig {
@@ -123,11 +142,37 @@ impl Default for ExploreConfig {
             duplicate: None,
             bug: None,
             window_ms: Some(DEFAULT_WINDOW_MS),
+            third: false,
+            loss: 0,
+            redeliver: 0,
         }
     }
 }
 
 impl ExploreConfig {
+    /// Adds Carol, who may call Bob once and end once; Bob may answer, decline and end once
+    /// more for her.
+    pub fn with_third_phone(mut self) -> Self {
+        self.third = true;
+        for (id, _, bound) in &mut self.menu {
+            if *id == BOB {
+                *bound += 1;
+            }
+        }
+        self.menu.push((CAROL, Act::Call, 1));
+        self.menu.push((CAROL, Act::End, 1));
+        self
+    }
+
+    /// The phones of the model.
+    pub fn phones(&self) -> Vec<PhoneId> {
+        if self.third {
+            vec![ALICE, BOB, CAROL]
+        } else {
+            vec![ALICE, BOB]
+        }
+    }
+
     /// The world every path starts from (recording its trace if `trace`, for replays).
     pub fn world(&self, trace: bool) -> MemoryWorld {
         let mut builder = WorldBuilder::new(self.seed).trace(trace);
@@ -135,6 +180,9 @@ impl ExploreConfig {
             let phone = builder.phone(name);
             phone.config.callkit_enabled = self.callkit[i];
             phone.chat_start_ms = self.chat_start_ms[i];
+        }
+        if self.third {
+            builder.phone("Carol");
         }
         let model = WebRtcModel::Scripted(Default::default());
         let mut world = builder
@@ -160,19 +208,35 @@ pub struct ExploreState {
     pub world: MemoryWorld,
     /// How often each menu entry was used.
     pub used: Vec<u8>,
+    /// How many relay faults were used: losses, lost ACKs.
+    pub faults: [u8; 2],
     fingerprint: u64,
 }
 
 impl ExploreState {
-    fn new(world: MemoryWorld, used: Vec<u8>) -> Self {
+    fn new(world: MemoryWorld, used: Vec<u8>, faults: [u8; 2]) -> Self {
         let mut hasher = std::hash::DefaultHasher::new();
         world.fingerprint(&mut hasher);
         used.hash(&mut hasher);
+        faults.hash(&mut hasher);
         ExploreState {
             world,
             used,
+            faults,
             fingerprint: hasher.finish(),
         }
+    }
+
+    /// The fingerprint the explorer tells states apart by.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+}
+
+fn fault_index(fault: RelayFault) -> usize {
+    match fault {
+        RelayFault::Lose => 0,
+        RelayFault::Redeliver => 1,
     }
 }
 
@@ -180,12 +244,15 @@ impl ExploreState {
     /// The state a replayed path ends in: its world and the menu's uses along the path.
     pub fn at(world: MemoryWorld, steps: &[Step], config: &ExploreConfig) -> Self {
         let mut used = vec![0u8; config.menu.len()];
+        let mut faults = [0u8; 2];
         for step in steps {
-            if let Step::User(index, ..) = step {
-                used[*index] += 1;
+            match step {
+                Step::User(index, ..) => used[*index] += 1,
+                Step::Fault(fault, _) => faults[fault_index(*fault)] += 1,
+                Step::Happen(_) => {}
             }
         }
-        ExploreState::new(world, used)
+        ExploreState::new(world, used, faults)
     }
 }
 
@@ -205,7 +272,7 @@ impl fmt::Debug for ExploreState {
     /// The phones' states, which is what a person stepping through a path wants to see.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = &self.world;
-        for id in [ALICE, BOB] {
+        for id in PhoneId::all(w.phone_count()) {
             let state = w
                 .call_state(id)
                 .map(|s| format!("{s:?}"))
@@ -234,7 +301,15 @@ impl CallModel {
     pub fn apply(&self, state: &ExploreState, step: Step) -> Option<ExploreState> {
         let mut world = state.world.clone();
         let mut used = state.used.clone();
+        let mut faults = state.faults;
         match step {
+            Step::Fault(fault, seq) => {
+                let i = fault_index(fault);
+                if faults[i] >= self.fault_bound(fault) || !world.relay_fault(seq, fault) {
+                    return None;
+                }
+                faults[i] += 1;
+            }
             Step::Happen(what) => {
                 if !world.happen(what) {
                     return None;
@@ -249,15 +324,23 @@ impl CallModel {
                 do_act(&mut world, id, act);
             }
         }
-        Some(ExploreState::new(world, used))
+        Some(ExploreState::new(world, used, faults))
+    }
+
+    fn fault_bound(&self, fault: RelayFault) -> u8 {
+        match fault {
+            RelayFault::Lose => self.config.loss,
+            RelayFault::Redeliver => self.config.redeliver,
+        }
     }
 
     /// A step in words, in the world it was taken from.
     pub fn describe(&self, state: &ExploreState, step: Step) -> String {
         match step {
             Step::Happen(what) => state.world.describe(what),
+            Step::Fault(fault, seq) => state.world.describe_fault(seq, fault),
             Step::User(_, id, act) => {
-                let peer = if id == ALICE { BOB } else { ALICE };
+                let peer = callee(id);
                 act.step(&state.world.name(id), &state.world.name(peer))
                     .trim_start_matches("When ")
                     .to_owned()
@@ -283,27 +366,20 @@ fn act_enabled(w: &MemoryWorld, id: PhoneId, act: Act) -> bool {
 }
 
 fn do_act(w: &mut MemoryWorld, id: PhoneId, act: Act) {
-    let peer = if id == ALICE { BOB } else { ALICE };
+    // The in-app view answers whoever calls.
+    let caller = w
+        .with_phone(id, |p| p.app().incoming_view())
+        .unwrap_or(callee(id).contact());
     match act {
-        Act::Call => w.start_call(id, peer, CallMediaType::Audio),
+        Act::Call => w.start_call(id, callee(id), CallMediaType::Audio),
         Act::AnswerCallKit => {
             w.callkit_answer(id);
         }
         Act::DeclineCallKit => {
             w.callkit_end(id);
         }
-        Act::AcceptInApp => w.user(
-            id,
-            UserAction::AcceptCall {
-                contact_id: peer.contact(),
-            },
-        ),
-        Act::RejectInApp => w.user(
-            id,
-            UserAction::RejectCall {
-                contact_id: peer.contact(),
-            },
-        ),
+        Act::AcceptInApp => w.user(id, UserAction::AcceptCall { contact_id: caller }),
+        Act::RejectInApp => w.user(id, UserAction::RejectCall { contact_id: caller }),
         Act::End => {
             if w.call_state(id).is_some() {
                 w.user(id, UserAction::EndCall);
@@ -324,13 +400,26 @@ impl Model for CallModel {
         vec![ExploreState::new(
             self.config.world(false),
             vec![0; self.config.menu.len()],
+            [0, 0],
         )]
     }
 
     fn actions(&self, state: &ExploreState, actions: &mut Vec<Step>) {
         let mut pending = Vec::new();
         state.world.happenings(self.config.window_ms, &mut pending);
-        actions.extend(pending.into_iter().map(Step::Happen));
+        for &what in &pending {
+            actions.push(Step::Happen(what));
+            let Happening::Event(seq) = what else {
+                continue;
+            };
+            for fault in [RelayFault::Lose, RelayFault::Redeliver] {
+                if state.faults[fault_index(fault)] < self.fault_bound(fault)
+                    && state.world.relay_fault_applies(seq, fault)
+                {
+                    actions.push(Step::Fault(fault, seq));
+                }
+            }
+        }
         for (index, &(id, act, bound)) in self.config.menu.iter().enumerate() {
             if state.used[index] < bound && act_enabled(&state.world, id, act) {
                 actions.push(Step::User(index, id, act));
@@ -355,7 +444,7 @@ impl Model for CallModel {
         for check in INVARIANTS {
             properties.push(Property::always(check.name, check.holds));
         }
-        for race in RACES {
+        for race in self.races() {
             properties.push(Property::sometimes(race.name, race.holds));
         }
         properties
@@ -385,40 +474,80 @@ fn connected(w: &MemoryWorld) -> bool {
     w.connected(ALICE, BOB)
 }
 
+fn phones(w: &MemoryWorld) -> impl Iterator<Item = PhoneId> + Clone {
+    PhoneId::all(w.phone_count())
+}
+
+/// The phone a phone's active call is with.
+fn in_call_with(w: &MemoryWorld, id: PhoneId) -> Option<PhoneId> {
+    let contact = w.with_phone(id, |p| p.app().active_call().map(|c| c.contact_id))?;
+    phones(w).find(|p| p.contact() == contact)
+}
+
+fn idle(w: &MemoryWorld, id: PhoneId) -> bool {
+    w.call_state(id).is_none() && w.with_callkit(id, |c| c.live_calls() == 0)
+}
+
+/// Where a phone may rest when nothing more can happen: idle; connected to its peer; ringing
+/// for a caller that still waits (the user would answer or decline); or waiting as that caller.
+fn at_rest(w: &MemoryWorld, id: PhoneId) -> bool {
+    let waits_for = |caller: PhoneId, callee: PhoneId| {
+        w.call_state(caller) == Some(AppCallState::InvitationSent)
+            && in_call_with(w, caller) == Some(callee)
+            && w.ringing(callee)
+    };
+    if w.ringing(id) {
+        return phones(w).any(|caller| caller != id && waits_for(caller, id));
+    }
+    idle(w, id)
+        || in_call_with(w, id).is_some_and(|peer| w.connected(id, peer) || waits_for(id, peer))
+}
+
 /// The standing invariants of steps.md, and liveness at terminal states.
 pub const INVARIANTS: &[Check] = &[
     Check {
         name: "connected peers agree on the call and its key",
-        holds: |_, s| !connected(&s.world) || s.world.same_call_and_key(ALICE, BOB),
+        holds: |_, s| {
+            let w = &s.world;
+            phones(w).all(|a| {
+                phones(w).all(|b| a >= b || !w.connected(a, b) || w.same_call_and_key(a, b))
+            })
+        },
     },
     Check {
         name: "every CallKit action is settled when nothing is pending",
         holds: |_, s| {
             !s.world.quiet()
-                || [ALICE, BOB].iter().all(|&id| {
+                || phones(&s.world).all(|id| {
                     s.world
                         .with_callkit(id, |c| c.open_actions().next().is_none())
                 })
         },
     },
+    // steps.md's "never two active calls" holds by construction (the app has one active call);
+    // what can break is CallKit's side. A call ringing beside the outgoing one is SimpleX's
+    // real glare behaviour (activateCall reports every invitation, SimpleXAPI.swift), so only
+    // a second call that is not ringing counts.
     Check {
-        name: "at most one call per phone",
+        name: "at most one CallKit call per phone besides one ringing",
         holds: |_, s| {
-            [ALICE, BOB]
-                .iter()
-                .all(|&id| s.world.with_callkit(id, |c| c.live_calls() <= 1))
+            phones(&s.world).all(|id| {
+                s.world.with_callkit(id, |c| {
+                    c.live_calls() - usize::from(c.ringing().is_some()) <= 1
+                })
+            })
         },
     },
     Check {
         name: "no audio or ringtone without a call when nothing is pending",
         holds: |_, s| {
-            !s.world.quiet()
-                || [ALICE, BOB].iter().all(|&id| {
-                    let call = s.world.call_state(id).is_some()
-                        || s.world.with_callkit(id, |c| c.live_calls() > 0)
-                        || s.world
-                            .with_phone(id, |p| p.app().incoming_view().is_some());
-                    call || (!s.world.audio_active(id) && !s.world.ringtone(id))
+            let w = &s.world;
+            !w.quiet()
+                || phones(w).all(|id| {
+                    let call = w.call_state(id).is_some()
+                        || w.with_callkit(id, |c| c.live_calls() > 0)
+                        || w.with_phone(id, |p| p.app().incoming_view().is_some());
+                    call || (!w.audio_active(id) && !w.ringtone(id))
                 })
         },
     },
@@ -427,16 +556,8 @@ pub const INVARIANTS: &[Check] = &[
         holds: |_, s| !s.world.quiet() || s.world.relay_queues_empty(),
     },
     Check {
-        name: "in the end both phones are idle or connected to each other, none ringing",
-        holds: |m, s| {
-            !terminal(m, s)
-                || ([ALICE, BOB].iter().all(|&id| !s.world.ringing(id))
-                    && (connected(&s.world)
-                        || [ALICE, BOB].iter().all(|&id| {
-                            s.world.call_state(id).is_none()
-                                && s.world.with_callkit(id, |c| c.live_calls() == 0)
-                        })))
-        },
+        name: "in the end every phone is idle, connected, or rings for a caller still waiting",
+        holds: |m, s| !terminal(m, s) || phones(&s.world).all(|id| at_rest(&s.world, id)),
     },
 ];
 
@@ -485,6 +606,30 @@ pub const RACES: &[Check] = &[
     },
 ];
 
+/// Races of the third phone, checked when the model has one.
+pub const THIRD_PHONE_RACES: &[Check] = &[Check {
+    name: "Carol's call reaches Bob while he is connected to Alice",
+    holds: |_, s| {
+        let w = &s.world;
+        w.connected(ALICE, BOB)
+            && w.call_state(CAROL) == Some(AppCallState::InvitationSent)
+            && (w.ringing(BOB)
+                || w.with_phone(BOB, |p| p.app().incoming_view() == Some(CAROL.contact())))
+    },
+}];
+
+impl CallModel {
+    /// The races this model checks: [`RACES`], and [`THIRD_PHONE_RACES`] with a third phone.
+    pub fn races(&self) -> Vec<&'static Check> {
+        let third: &[Check] = if self.config.third {
+            THIRD_PHONE_RACES
+        } else {
+            &[]
+        };
+        RACES.iter().chain(third).collect()
+    }
+}
+
 /// How to run the checker.
 #[derive(Debug, Clone)]
 pub struct ExploreOptions {
@@ -492,8 +637,28 @@ pub struct ExploreOptions {
     pub threads: usize,
     /// Stop after about this many states (unlimited if `None`).
     pub max_states: Option<usize>,
-    /// Random walks instead of an exhaustive search: the seed of the first.
-    pub simulate: Option<u64>,
+    /// Random walks instead of an exhaustive search.
+    pub walks: Option<Walks>,
+}
+
+/// Random walks: for models too large to exhaust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walks {
+    /// How many walks.
+    pub count: u64,
+    /// Walk `i` chooses its steps from seed `seed + i`, so each walk replays alone.
+    pub seed: u64,
+}
+
+/// How far a run has got, for a progress line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// States generated so far.
+    pub generated: usize,
+    /// Distinct states so far (for walks: `None` until the end).
+    pub unique: Option<usize>,
+    /// The longest path so far.
+    pub depth: usize,
 }
 
 /// Something the checker found: a counterexample to an invariant, or an example of a race.
@@ -526,57 +691,301 @@ pub struct ExploreReport {
 
 /// Runs the checker on `config`.
 pub fn explore(config: &ExploreConfig, options: &ExploreOptions) -> ExploreReport {
+    explore_watched(config, options, None)
+}
+
+/// Runs the checker on `config`, calling `watch` over and over while it runs (the caller's
+/// `watch` paces itself, e.g. by sleeping, and draws a progress line).
+pub fn explore_watched(
+    config: &ExploreConfig,
+    options: &ExploreOptions,
+    watch: Option<&mut (dyn FnMut(Progress) + Send)>,
+) -> ExploreReport {
     use stateright::Checker;
     let model = CallModel {
         config: config.clone(),
     };
+    if let Some(walks) = options.walks {
+        return random_walks(&model, walks, options, watch);
+    }
     let mut builder = model
+        .clone()
         .checker()
         .threads(options.threads.max(1))
         .finish_when(stateright::HasDiscoveries::AllFailures);
     if let Some(max) = options.max_states {
         builder = builder.target_state_count(max);
     }
-    match options.simulate {
-        Some(seed) => report(
-            builder
-                .spawn_simulation(seed, stateright::UniformChooser)
-                .join(),
-            options,
-        ),
-        None => report(builder.spawn_bfs().join(), options),
+    let checker = builder.spawn_bfs();
+    if let Some(watch) = watch {
+        while !checker.is_done() {
+            watch(Progress {
+                generated: checker.state_count(),
+                unique: Some(checker.unique_state_count()),
+                depth: checker.max_depth(),
+            });
+        }
     }
-}
-
-fn report(checker: impl stateright::Checker<CallModel>, options: &ExploreOptions) -> ExploreReport {
-    let mut discoveries: Vec<Discovery> = checker
+    let checker = checker.join();
+    let discoveries = checker
         .discoveries()
         .into_iter()
-        .map(|(name, path)| Discovery {
-            property: name.to_owned(),
-            failure: INVARIANTS.iter().any(|c| c.name == name),
-            steps: path.into_actions(),
+        .map(|(name, path)| (name, path.into_actions()))
+        .collect();
+    let complete = options
+        .max_states
+        .is_none_or(|max| checker.state_count() < max);
+    finish(
+        &model,
+        discoveries,
+        checker.state_count(),
+        checker.unique_state_count(),
+        checker.max_depth(),
+        complete,
+    )
+}
+
+/// The report, with each discovery cut at the first step where its property decides.
+///
+/// stateright 0.31's BFS records an `always` or `sometimes` property's discovery again for
+/// every later state of the same block that decides it (`check_block` in checker/bfs.rs
+/// inserts without checking), so its paths can run well past the step that matters; a
+/// replay finds that step.
+fn finish(
+    model: &CallModel,
+    found: Vec<(&'static str, Vec<Step>)>,
+    generated: usize,
+    unique: usize,
+    depth: usize,
+    complete: bool,
+) -> ExploreReport {
+    let mut discoveries: Vec<Discovery> = found
+        .into_iter()
+        .map(|(name, steps)| {
+            let failure = INVARIANTS.iter().any(|c| c.name == name);
+            Discovery {
+                property: name.to_owned(),
+                failure,
+                steps: cut_where_decided(model, name, failure, steps),
+            }
         })
         .collect();
     discoveries.sort_by(|a, b| (!a.failure, &a.property).cmp(&(!b.failure, &b.property)));
-    let unreached = RACES
-        .iter()
+    let unreached = model
+        .races()
+        .into_iter()
         .map(|r| r.name)
         .filter(|name| !discoveries.iter().any(|d| d.property == *name))
         .collect();
-    let complete = options.simulate.is_none()
-        && options
-            .max_states
-            .is_none_or(|max| checker.state_count() < max)
-        && !discoveries.iter().any(|d| d.failure);
+    let complete = complete && !discoveries.iter().any(|d| d.failure);
     ExploreReport {
-        generated: checker.state_count(),
-        unique: checker.unique_state_count(),
-        depth: checker.max_depth(),
+        generated,
+        unique,
+        depth,
         complete,
         discoveries,
         unreached,
     }
+}
+
+/// Whether `property` decides `state`: breaks there (an invariant) or holds there (a race).
+fn decides(model: &CallModel, name: &str, failure: bool, state: &ExploreState) -> bool {
+    if failure {
+        INVARIANTS
+            .iter()
+            .any(|c| c.name == name && !(c.holds)(model, state))
+    } else {
+        model
+            .races()
+            .iter()
+            .any(|c| c.name == name && (c.holds)(model, state))
+    }
+}
+
+fn cut_where_decided(model: &CallModel, name: &str, failure: bool, steps: Vec<Step>) -> Vec<Step> {
+    let mut state = ExploreState::new(
+        model.config.world(false),
+        vec![0; model.config.menu.len()],
+        [0, 0],
+    );
+    if decides(model, name, failure, &state) {
+        return Vec::new();
+    }
+    for (i, &step) in steps.iter().enumerate() {
+        let Some(next) = model.apply(&state, step) else {
+            return steps;
+        };
+        state = next;
+        if decides(model, name, failure, &state) {
+            return steps[..=i].to_vec();
+        }
+    }
+    steps
+}
+
+/// One random walk: from the start, a step chosen by the seed at each state until none is
+/// possible or `max_depth` steps were taken.
+struct Walk {
+    states: usize,
+    fingerprints: Vec<u64>,
+    /// Per property (invariants then races): the path up to where it decided, if it did.
+    decided: Vec<Option<Vec<Step>>>,
+}
+
+const WALK_MAX_DEPTH: usize = 10_000;
+
+fn walk(model: &CallModel, seed: u64) -> Walk {
+    use rand_core::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let properties: Vec<(&Check, bool)> = INVARIANTS
+        .iter()
+        .map(|c| (c, true))
+        .chain(model.races().into_iter().map(|c| (c, false)))
+        .collect();
+    let mut decided = vec![None; properties.len()];
+    let mut state = model.init_states().remove(0);
+    let mut path = Vec::new();
+    let mut fingerprints = vec![state.fingerprint];
+    let mut actions = Vec::new();
+    loop {
+        for (slot, (check, failure)) in decided.iter_mut().zip(&properties) {
+            if slot.is_none() && (check.holds)(model, &state) != *failure {
+                *slot = Some(path.clone());
+            }
+        }
+        actions.clear();
+        model.actions(&state, &mut actions);
+        if actions.is_empty() || path.len() >= WALK_MAX_DEPTH {
+            break;
+        }
+        let step = actions[(rng.next_u64() % actions.len() as u64) as usize];
+        match model.apply(&state, step) {
+            Some(next) => state = next,
+            None => break,
+        }
+        path.push(step);
+        fingerprints.push(state.fingerprint);
+    }
+    Walk {
+        states: fingerprints.len(),
+        fingerprints,
+        decided,
+    }
+}
+
+/// `walks.count` random walks over `options.threads` threads. The results depend only on the
+/// seeds: each property's discovery is that of the lowest-numbered walk deciding it.
+fn random_walks(
+    model: &CallModel,
+    walks: Walks,
+    options: &ExploreOptions,
+    watch: Option<&mut (dyn FnMut(Progress) + Send)>,
+) -> ExploreReport {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = options.threads.max(1) as u64;
+    let generated = AtomicUsize::new(0);
+    let depth = AtomicUsize::new(0);
+    let budget = options.max_states.unwrap_or(usize::MAX);
+    let per_thread: Vec<Vec<(u64, Walk)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (generated, depth) = (&generated, &depth);
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    let mut i = t;
+                    while i < walks.count && generated.load(Ordering::Relaxed) < budget {
+                        let w = walk(model, walks.seed.wrapping_add(i));
+                        generated.fetch_add(w.states, Ordering::Relaxed);
+                        depth.fetch_max(w.states - 1, Ordering::Relaxed);
+                        mine.push((i, w));
+                        i += threads;
+                    }
+                    mine
+                })
+            })
+            .collect();
+        if let Some(watch) = watch {
+            while !handles.iter().all(|h| h.is_finished()) {
+                watch(Progress {
+                    generated: generated.load(Ordering::Relaxed),
+                    unique: None,
+                    depth: depth.load(Ordering::Relaxed),
+                });
+            }
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut all: Vec<(u64, Walk)> = per_thread.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    let names: Vec<(&'static str, bool)> = INVARIANTS
+        .iter()
+        .map(|c| (c.name, true))
+        .chain(model.races().into_iter().map(|c| (c.name, false)))
+        .collect();
+    let mut found: Vec<(&'static str, Vec<Step>)> = Vec::new();
+    for (k, (name, _)) in names.iter().enumerate() {
+        if let Some(steps) = all.iter().find_map(|(_, w)| w.decided[k].clone()) {
+            found.push((name, steps));
+        }
+    }
+    let unique = all
+        .iter()
+        .flat_map(|(_, w)| w.fingerprints.iter().copied())
+        .collect::<std::collections::BTreeSet<u64>>()
+        .len();
+    let generated = all.iter().map(|(_, w)| w.states).sum();
+    let depth = all
+        .iter()
+        .map(|(_, w)| w.states - 1)
+        .max()
+        .unwrap_or_default();
+    finish(model, found, generated, unique, depth, false)
+}
+
+/// Serves stateright's web Explorer for `config` on `address` (loopback only), to step
+/// through paths by hand. Runs until the process ends.
+pub fn serve(
+    config: &ExploreConfig,
+    threads: usize,
+    address: std::net::SocketAddr,
+) -> Result<(), ServeError> {
+    use stateright::Checker;
+    if !address.ip().is_loopback() {
+        return Err(ServeError::NotLoopback(address));
+    }
+    // stateright's server panics when it cannot bind: try first, for a clear error.
+    drop(
+        std::net::TcpListener::bind(address)
+            .map_err(|source| ServeError::Bind { address, source })?,
+    );
+    let model = CallModel {
+        config: config.clone(),
+    };
+    let checker = model.checker().threads(threads.max(1)).serve(address);
+    // `serve` returns only if its server thread ends.
+    let _ = checker.is_done();
+    Ok(())
+}
+
+/// Why the web Explorer could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Only loopback: the Explorer has no authentication.
+    #[error(
+        "--serve takes a loopback address (127.0.0.1:PORT or [::1]:PORT), not {0}: the Explorer has no authentication"
+    )]
+    NotLoopback(std::net::SocketAddr),
+    /// The address is taken or not allowed.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// Where.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A path replayed: each step in words with the time it happened, and the world at the end.
@@ -607,7 +1016,7 @@ pub fn replay(config: &ExploreConfig, steps: &[Step]) -> Result<Replay, ReplayEr
     let model = CallModel {
         config: config.clone(),
     };
-    let mut state = ExploreState::new(config.world(true), vec![0; config.menu.len()]);
+    let mut state = ExploreState::new(config.world(true), vec![0; config.menu.len()], [0, 0]);
     let mut told = Vec::new();
     for (i, &step) in steps.iter().enumerate() {
         let words = model.describe(&state, step);
@@ -623,6 +1032,15 @@ pub fn replay(config: &ExploreConfig, steps: &[Step]) -> Result<Replay, ReplayEr
     })
 }
 
+/// Milliseconds as the scenario language's seconds (`1.5`, `3`).
+fn seconds(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        (ms / 1000).to_string()
+    } else {
+        format!("{}", ms as f64 / 1000.0)
+    }
+}
+
 /// The path as a Gherkin scenario for the turmoil world: the user actions at the times they
 /// happened in the path, the planted bug or fault as the relay's hold, then the checks the
 /// property stands for. Message orders the explorer chose are not forced: the scenario shows
@@ -634,14 +1052,17 @@ pub fn gherkin(config: &ExploreConfig, discovery: &Discovery, replay: &Replay) -
         format!("  Scenario: {}", discovery.property),
         "    Given Alice and Bob are contacts".to_owned(),
     ];
+    if config.third {
+        lines.push("    Given Carol and Bob are contacts".to_owned());
+    }
     for (i, name) in ["Alice", "Bob"].into_iter().enumerate() {
         if !config.callkit[i] {
             lines.push(format!("    Given {name} has turned CallKit off"));
         }
-        if config.chat_start_ms[i] != 500 && config.chat_start_ms[i].is_multiple_of(1000) {
+        if config.chat_start_ms[i] != 500 {
             lines.push(format!(
                 "    Given {name}'s chat takes {} seconds to start",
-                config.chat_start_ms[i] / 1000
+                seconds(config.chat_start_ms[i])
             ));
         }
     }
@@ -654,19 +1075,23 @@ pub fn gherkin(config: &ExploreConfig, discovery: &Discovery, replay: &Replay) -
             kind.as_str()
         ));
     }
+    let name = |id: PhoneId| ["Alice", "Bob", "Carol"][id.0.min(2)];
     let mut at = 0;
-    for (step, (time, _)) in discovery.steps.iter().zip(&replay.steps) {
-        if let Step::User(_, id, act) = step {
-            if *time > at {
-                lines.push(format!("    When {} milliseconds pass", time - at));
-                at = *time;
+    for (step, (time, words)) in discovery.steps.iter().zip(&replay.steps) {
+        match step {
+            Step::User(_, id, act) => {
+                if *time > at {
+                    lines.push(format!("    When {} milliseconds pass", time - at));
+                    at = *time;
+                }
+                lines.push(format!("    {}", act.step(name(*id), name(callee(*id)))));
             }
-            let (who, peer) = if *id == ALICE {
-                ("Alice", "Bob")
-            } else {
-                ("Bob", "Alice")
-            };
-            lines.push(format!("    {}", act.step(who, peer)));
+            Step::Fault(..) => lines.push(format!(
+                "    # at {} ms the explorer had {words}: no step says that, so this scenario \
+                 runs without it",
+                time
+            )),
+            Step::Happen(_) => {}
         }
     }
     lines.push("    When 60 seconds pass".to_owned());

@@ -29,6 +29,16 @@ pub enum Happening {
     Timer(PhoneId),
 }
 
+/// A relay fault the explorer may choose for a pending relay hop (outside what SMP promises:
+/// its queues neither lose a message nor lose an ACK once the server has it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RelayFault {
+    /// A delivery never reaches the phone, and the relay's queue moves on as if it had.
+    Lose,
+    /// A phone's ACK is lost: the relay delivers the message again, with the same id.
+    Redeliver,
+}
+
 /// What keeps two events in order: events with the same key happen in the order scheduled.
 #[derive(PartialEq, Eq)]
 enum Lane {
@@ -106,7 +116,10 @@ impl Event {
             Event::ChatReady(id, _) => format!("{}'s chat starts", name(id)),
             Event::Rtc(event) => format!("WebRTC: {}", rtc_name(event)),
             Event::Datagram { .. } => "a media datagram arrives".to_owned(),
-            Event::CallKitTimeouts(id) => format!("{}'s CallKit times out an action", name(id)),
+            Event::CallKitTimeouts(id) => format!(
+                "{}'s CallKit checks for actions past their timeout",
+                name(id)
+            ),
         }
     }
 }
@@ -225,6 +238,75 @@ impl MemoryWorld {
             if let Some(scheduled) = taken {
                 self.handle_event(*scheduled.event);
             }
+        }
+    }
+
+    /// Whether `fault` may be applied to the pending event `seq`: a delivery may be lost, an
+    /// ACK may be lost.
+    pub fn relay_fault_applies(&self, seq: u64, fault: RelayFault) -> bool {
+        self.events.iter().any(|Reverse(s)| {
+            s.seq == seq
+                && matches!(
+                    (fault, &*s.event),
+                    (RelayFault::Lose, Event::Deliver { .. })
+                        | (RelayFault::Redeliver, Event::RelayAck { .. })
+                )
+        })
+    }
+
+    /// Applies `fault` to the pending event `seq` in its stead, then runs the platform
+    /// callbacks it made due; false if it does not apply there.
+    pub fn relay_fault(&mut self, seq: u64, fault: RelayFault) -> bool {
+        if !self.relay_fault_applies(seq, fault) {
+            return false;
+        }
+        let mut all = std::mem::take(&mut self.events).into_vec();
+        let Some(at) = all.iter().position(|Reverse(s)| s.seq == seq) else {
+            self.events = BinaryHeap::from(all);
+            return false;
+        };
+        let scheduled = all.swap_remove(at).0;
+        self.events = BinaryHeap::from(all);
+        self.now = self.now.max(scheduled.at);
+        let actions = match *scheduled.event {
+            Event::Deliver { to, message } => {
+                self.record(|w| TraceEvent::RelayLost {
+                    from: World::name(w, PhoneId(message.from)),
+                    to: World::name(w, to),
+                    kind: message.event,
+                });
+                self.relay.ack(message.from, to.0, message.id)
+            }
+            Event::RelayAck { from, to, id } => {
+                self.record(|w| TraceEvent::AckLost {
+                    from: World::name(w, from),
+                    to: World::name(w, to),
+                });
+                self.relay.lose_ack(from.0, to.0, id)
+            }
+            _ => Vec::new(),
+        };
+        self.apply_relay(actions);
+        self.run_due_callbacks();
+        true
+    }
+
+    /// A relay fault in words, for counterexamples.
+    pub fn describe_fault(&self, seq: u64, fault: RelayFault) -> String {
+        let event = self.events.iter().find(|Reverse(s)| s.seq == seq);
+        match (fault, event.map(|Reverse(s)| &*s.event)) {
+            (RelayFault::Lose, Some(Event::Deliver { to, message })) => format!(
+                "the relay loses {} from {} to {}",
+                message.event.as_str(),
+                World::name(self, PhoneId(message.from)),
+                World::name(self, *to)
+            ),
+            (RelayFault::Redeliver, Some(Event::RelayAck { from, to, .. })) => format!(
+                "the relay loses {}'s ACK of {}'s message and delivers it again",
+                World::name(self, *to),
+                World::name(self, *from)
+            ),
+            _ => format!("{fault:?} of event {seq} (not possible there)"),
         }
     }
 
@@ -355,10 +437,15 @@ impl MemoryWorld {
         call(a, b) == call(b, a)
     }
 
-    /// Whether every relay queue is empty.
+    /// Whether every relay queue to a subscribed phone is empty. A message waiting for a phone
+    /// that is away is not lost: it goes when the phone comes back.
     pub fn relay_queues_empty(&self) -> bool {
         let n = self.hosts.len();
-        (0..n).all(|a| (0..n).all(|b| a == b || self.relay.queue(a, b).is_empty()))
+        (0..n).all(|a| {
+            (0..n).all(|b| {
+                a == b || !self.relay.is_subscribed(b) || self.relay.queue(a, b).is_empty()
+            })
+        })
     }
 }
 

@@ -21,7 +21,7 @@ mod rtc;
 
 use events::{Event, Scheduled};
 
-pub use explore::Happening;
+pub use explore::{Happening, RelayFault};
 pub use rtc::WebRtcModel;
 
 use std::cmp::Reverse;

@@ -5,7 +5,7 @@ use callsim_engine::app::AppCallState;
 use callsim_engine::io::audio::AudioDevice;
 use callsim_engine::io::webrtc::CandidateType;
 use callsim_engine::io::{Permission, UiEvent};
-use callsim_mocks::callkit::{ActionOutcome, CallKitCallState};
+use callsim_mocks::callkit::{ActionKind, ActionOutcome, CallKitCallState};
 use callsim_sim::World;
 use callsim_sim::world::{PhoneId, TurmoilWorld};
 
@@ -125,10 +125,10 @@ pub(super) fn defs() -> Vec<StepDef> {
         },
         StepDef {
             keywords: &[Keyword::Then],
-            form: "Bob's CallKit answer action is fulfilled / fails",
+            form: "Bob's CallKit answer / end action is fulfilled / fails",
             example: "Bob's CallKit answer action is fulfilled",
-            meaning: "outcome of the CXAnswerCallAction; fails covers failed by the app and timed out by CallKit",
-            pattern: r"^([A-Z][a-z]+)'s CallKit answer action (is fulfilled|fails)$",
+            meaning: "outcome of the last CXAnswerCallAction or CXEndCallAction; fails covers failed by the app and timed out by CallKit",
+            pattern: r"^([A-Z][a-z]+)'s CallKit (answer|end) action (is fulfilled|fails)$",
             mode: Mode::Plain,
             run: answer_action,
         },
@@ -546,10 +546,23 @@ fn answer_outcome(world: &TurmoilWorld, id: PhoneId) -> StepResult<ActionOutcome
 
 fn answer_action(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
     let who = args.text(0);
-    let what = args.text(1);
+    let kind = args.text(1);
+    let what = args.text(2);
 
     let id = s.phone(&who)?;
-    let outcome = answer_outcome(s.world()?, id)?;
+    let outcome = if kind == "end" {
+        let world = s.world()?;
+        world
+            .callkit(id)
+            .actions()
+            .values()
+            .rev()
+            .find(|a| a.kind == ActionKind::End)
+            .map(|a| a.outcome)
+            .ok_or_else(|| format!("{who} never had a CallKit end action"))?
+    } else {
+        answer_outcome(s.world()?, id)?
+    };
     // "fails": failed by the app, or timed out by CallKit (steps.md).
     let ok = match what.as_str() {
         "is fulfilled" => matches!(outcome, ActionOutcome::Fulfilled(_)),
@@ -560,7 +573,7 @@ fn answer_action(s: &mut ScenarioState, args: &Args<'_>) -> StepResult {
     };
     expect(ok, || {
         format!(
-            "{who}'s CallKit answer action {}, it did not {}",
+            "{who}'s CallKit {kind} action {}, it did not {}",
             outcome_words(outcome),
             if what == "fails" {
                 "fail"
