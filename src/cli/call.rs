@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use callsim_engine::io::{MessageKind, UserAction};
 use callsim_engine::protocol::CallMediaType;
+use callsim_mocks::callkit::ActionOutcome;
 use callsim_sim::loopback::{self, LoopbackCall};
+use callsim_sim::memory::{MemoryWorld, WebRtcModel};
+use callsim_sim::paths::PathLatency;
+use callsim_sim::rtc::RtcStats;
 use callsim_sim::world::{AppState, Loss, TICK_MS, TraceRecord, TurmoilWorld, WorldBuilder, trace};
 use callsim_sim::{PhoneId, World};
 
@@ -29,6 +33,27 @@ pub enum WebRtcBackend {
     Sim,
     /// webrtc-rs 0.21: real ICE, DTLS-SRTP and RTP (events and timing repeat, bytes do not).
     Real,
+}
+
+/// Which world a simulated call runs in.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum WorldKind {
+    /// The turmoil world: host tasks over simulated TCP and UDP, 10 ms ticks.
+    Turmoil,
+    /// The in-memory world: an event queue, SimRtc media over the same loss models.
+    Memory,
 }
 
 /// Where the callee's app is.
@@ -143,6 +168,17 @@ pub struct CallArgs {
     /// The WebRTC stack of both phones.
     #[arg(long, value_enum, default_value_t = WebRtcBackend::Sim)]
     pub webrtc: WebRtcBackend,
+    /// The world: turmoil (real TCP/UDP stacks, ticks) or memory (event-driven, SimRtc media;
+    /// faster, without relay-link faults).
+    #[arg(long, value_enum, default_value_t = WorldKind::Turmoil)]
+    pub world: WorldKind,
+    /// Media jitter on top of the latency, in ms (each packet up to this much later).
+    #[arg(long, default_value_t = 0)]
+    pub media_jitter: u64,
+    /// Media loss comes in bursts of this many packets on average (Gilbert-Elliott), at the
+    /// --media-loss rate; 0 or 1: independent losses.
+    #[arg(long, value_name = "PACKETS", default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
+    pub media_burst: f64,
     /// Seconds between the callee's phone ringing and the answer (CallKit or in-app).
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
     pub answer_delay: f64,
@@ -247,6 +283,86 @@ pub struct CallRun {
     pub trace: Vec<TraceRecord>,
     /// The outcome.
     pub outcome: CallOutcome,
+    /// What a sweep counts: times, the cause of a failure, WebRTC counters.
+    pub metrics: CallMetrics,
+}
+
+/// The measurable side of a call, for `callsim sweep`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CallMetrics {
+    /// From the call button to the callee's phone ringing, ms.
+    pub ring_ms: Option<u64>,
+    /// From the call button to both phones connected, ms.
+    pub connect_ms: Option<u64>,
+    /// Both phones went idle after the hang-up.
+    pub ended: bool,
+    /// Why the call did not do what was asked (`None`: it did).
+    pub cause: Option<FailureCause>,
+    /// The caller's WebRTC counters at the end.
+    pub caller: RtcStats,
+    /// The callee's WebRTC counters at the end.
+    pub callee: RtcStats,
+}
+
+/// Why a call failed, from what the phones and their WebRTC saw.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureCause {
+    /// The invitation never reached the callee's chat (relay unreachable, lost on the way).
+    InvitationNotDelivered,
+    /// The callee's chat has the invitation but the phone never rang (e.g. expired).
+    NeverRang,
+    /// The callee answered on CallKit and the answer action failed or timed out (the 30 s
+    /// wait for the chat, or CallKit's own timeout).
+    AnswerFailed,
+    /// Nothing was ringing when the callee went to answer.
+    NothingToAnswer,
+    /// A phone ended the call before it connected.
+    EndedBeforeConnect,
+    /// ICE or DTLS failed.
+    IceFailed,
+    /// Answered, yet the peers did not connect within a minute.
+    DidNotConnect,
+    /// Connected, then the media path was lost (WebRTC disconnected).
+    DroppedMidCall,
+    /// Connected, and the callee received no media frame.
+    NoMedia,
+    /// A phone still had a call 10 s after the hang-up.
+    NotIdleAfterEnd,
+}
+
+impl FailureCause {
+    /// Every cause, in report order.
+    pub const ALL: [FailureCause; 10] = [
+        FailureCause::InvitationNotDelivered,
+        FailureCause::NeverRang,
+        FailureCause::AnswerFailed,
+        FailureCause::NothingToAnswer,
+        FailureCause::EndedBeforeConnect,
+        FailureCause::IceFailed,
+        FailureCause::DidNotConnect,
+        FailureCause::DroppedMidCall,
+        FailureCause::NoMedia,
+        FailureCause::NotIdleAfterEnd,
+    ];
+
+    /// Its name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::InvitationNotDelivered => "invitation-not-delivered",
+            FailureCause::NeverRang => "never-rang",
+            FailureCause::AnswerFailed => "answer-failed",
+            FailureCause::NothingToAnswer => "nothing-to-answer",
+            FailureCause::EndedBeforeConnect => "ended-before-connect",
+            FailureCause::IceFailed => "ice-failed",
+            FailureCause::DidNotConnect => "did-not-connect",
+            FailureCause::DroppedMidCall => "dropped-mid-call",
+            FailureCause::NoMedia => "no-media",
+            FailureCause::NotIdleAfterEnd => "not-idle-after-end",
+        }
+    }
 }
 
 /// Why `callsim call` could not run its call (a call that ran and failed is a [`CallRun`]).
@@ -282,7 +398,14 @@ pub fn run(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     if args.real_network {
         return run_real_network(args);
     }
-    run_simulated(args)
+    run_simulated(args, true)
+}
+
+/// Runs a simulated call without recording its trace (what `callsim sweep` needs: the
+/// metrics only, the same as `run` gives for the same options).
+pub fn run_untraced(args: &CallArgs) -> Result<CallRun, CallCommandError> {
+    check_names(args)?;
+    run_simulated(args, false)
 }
 
 fn check_names(args: &CallArgs) -> Result<(), CallCommandError> {
@@ -365,9 +488,24 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, CallCommandError> {
         done.stats[1].audio_frames_received,
         done.stats[1].undecryptable_frames,
     );
+    let metrics = CallMetrics {
+        ring_ms: None,
+        connect_ms: None,
+        ended: true,
+        cause: if !done.rang {
+            Some(FailureCause::NeverRang)
+        } else if done.connected_at.is_none() && args.answer != Answer::None {
+            Some(FailureCause::DidNotConnect)
+        } else {
+            None
+        },
+        caller: done.stats[0].clone(),
+        callee: done.stats[1].clone(),
+    };
     Ok(CallRun {
         names: vec![args.from.clone(), args.to.clone()],
         trace: done.trace,
+        metrics,
         outcome: CallOutcome {
             summary,
             connected: done.connected_at.is_some(),
@@ -389,6 +527,30 @@ enum Fault {
     RelayLink { who: PhoneId, up: bool },
     RelayRestart,
     Release,
+}
+
+/// What `callsim call` needs of a world beyond [`World`]: the relay-link faults. The in-memory
+/// world has none; `check_world` refuses the flags that would need them there.
+trait CallWorld: World + Sized {
+    fn set_relay_link(&mut self, id: PhoneId, up: bool);
+    fn relay_restart(&mut self);
+}
+
+impl CallWorld for TurmoilWorld {
+    fn set_relay_link(&mut self, id: PhoneId, up: bool) {
+        TurmoilWorld::set_relay_link(self, id, up);
+    }
+
+    fn relay_restart(&mut self) {
+        TurmoilWorld::relay_restart(self);
+    }
+}
+
+impl CallWorld for MemoryWorld {
+    // Never called: `check_world` refuses --partition and --relay-restart on this world.
+    fn set_relay_link(&mut self, _: PhoneId, _: bool) {}
+
+    fn relay_restart(&mut self) {}
 }
 
 /// The run's timed faults, soonest first, applied as simulated time reaches them.
@@ -427,7 +589,7 @@ impl Timeline {
         Timeline { start, faults }
     }
 
-    fn apply_due(&mut self, w: &mut TurmoilWorld) {
+    fn apply_due<W: CallWorld>(&mut self, w: &mut W) {
         let now = w.now().0;
         while self.faults.first().is_some_and(|(at, _)| *at <= now) {
             let (_, fault) = self.faults.remove(0);
@@ -444,11 +606,11 @@ impl Timeline {
     }
 
     /// Runs tick by tick, faults applied on time, until `done` or `ms` have passed.
-    fn advance_until(
+    fn advance_until<W: CallWorld>(
         &mut self,
-        w: &mut TurmoilWorld,
+        w: &mut W,
         ms: u64,
-        done: impl Fn(&TurmoilWorld) -> bool,
+        done: impl Fn(&W) -> bool,
     ) -> Result<bool, callsim_sim::WorldError> {
         let end = w.now().0 + ms;
         loop {
@@ -463,17 +625,44 @@ impl Timeline {
         }
     }
 
-    fn seconds_since_start(&self, w: &TurmoilWorld) -> f64 {
-        (w.now().0 - self.start) as f64 / 1000.0
+    fn since_start(&self, w: &impl World) -> u64 {
+        w.now().0 - self.start
     }
 }
 
-fn run_simulated(args: &CallArgs) -> Result<CallRun, CallCommandError> {
-    let real = args.webrtc == WebRtcBackend::Real;
-    if real && args.direct.is_some_and(|d| d != Who::Both) {
+/// The flags the chosen world cannot honour.
+fn check_world(args: &CallArgs) -> Result<(), CallCommandError> {
+    if args.world == WorldKind::Turmoil {
+        return Ok(());
+    }
+    let turmoil_only = [
+        ("--webrtc real", args.webrtc == WebRtcBackend::Real),
+        ("--relay-loss", args.relay_loss > 0.0),
+        ("--partition", !args.partition.is_empty()),
+        ("--relay-restart", args.relay_restart.is_some()),
+    ];
+    if let Some((flag, _)) = turmoil_only.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "{flag} needs --world turmoil: the in-memory world has no relay link or real stack"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Whether the options of a simulated call go together, without running it.
+pub fn check_simulated(args: &CallArgs) -> Result<(), CallCommandError> {
+    check_names(args)?;
+    if args.webrtc == WebRtcBackend::Real && args.direct.is_some_and(|d| d != Who::Both) {
         return Err("--webrtc real has no TURN server in the world yet: its calls go peer to peer (leave --direct out)".into());
     }
-    let mut builder = WorldBuilder::new(args.seed);
+    check_world(args)
+}
+
+fn run_simulated(args: &CallArgs, record: bool) -> Result<CallRun, CallCommandError> {
+    check_simulated(args)?;
+    let real = args.webrtc == WebRtcBackend::Real;
+    let mut builder = WorldBuilder::new(args.seed).trace(record);
     for (id, name) in [(CALLER, &args.from), (CALLEE, &args.to)] {
         let phone = builder.phone(name);
         phone.relay_latency_ms = args.relay_latency;
@@ -500,16 +689,56 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     callee.chat_start_ms = (args.chat_start * 1000.0).round() as u64;
     callee.push_delay_ms = (args.push_delay * 1000.0).round() as u64;
     let in_app = !builder.phones()[CALLEE.index()].config.use_callkit();
-    let mut w = builder.build();
-    w.set_media_latency(CALLER, CALLEE, args.media_latency);
-    if args.media_loss > 0.0 {
-        let rate = args.media_loss / 100.0;
-        w.set_media_loss(CALLER, CALLEE, Loss::Random { rate })?;
-    }
-    for id in [CALLER, CALLEE] {
-        if args.relay_loss > 0.0 {
-            w.set_relay_loss(id, args.relay_loss / 100.0);
+    let loss = match (args.media_loss, args.media_burst) {
+        (rate, _) if rate <= 0.0 => None,
+        (rate, burst) if burst > 1.0 => Some(Loss::Bursty {
+            rate: rate / 100.0,
+            mean_burst: burst,
+        }),
+        (rate, _) => Some(Loss::Random { rate: rate / 100.0 }),
+    };
+    match args.world {
+        WorldKind::Turmoil => {
+            let mut w = builder.build();
+            w.set_media_latency(CALLER, CALLEE, args.media_latency);
+            if args.media_jitter > 0 {
+                w.set_media_jitter(CALLER, CALLEE, args.media_jitter);
+            }
+            if let Some(loss) = loss {
+                w.set_media_loss(CALLER, CALLEE, loss)?;
+            }
+            if args.relay_loss > 0.0 {
+                for id in [CALLER, CALLEE] {
+                    w.set_relay_loss(id, args.relay_loss / 100.0);
+                }
+            }
+            script(w, args, in_app)
         }
+        WorldKind::Memory => {
+            let mut w = builder.build_memory(WebRtcModel::SimRtc)?;
+            w.set_media_path(
+                CALLER,
+                CALLEE,
+                PathLatency {
+                    latency_ms: args.media_latency,
+                    jitter_ms: args.media_jitter,
+                },
+            )?;
+            if let Some(loss) = loss {
+                w.set_media_loss(CALLER, CALLEE, loss)?;
+            }
+            script(w, args, in_app)
+        }
+    }
+}
+
+/// The call itself, in any world: call, ring, answer, connect, talk, hang up, go idle.
+fn script<W: CallWorld>(
+    mut w: W,
+    args: &CallArgs,
+    in_app: bool,
+) -> Result<CallRun, CallCommandError> {
+    for id in [CALLER, CALLEE] {
         for kind in &args.hold {
             w.hold(id, *kind);
         }
@@ -520,6 +749,7 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     w.start_call(CALLER, CALLEE, media);
     let ring_limit = 60_000 + (args.push_delay * 1000.0) as u64;
     let rang = timeline.advance_until(&mut w, ring_limit, |w| w.ringing(CALLEE))?;
+    let ring_ms = rang.then(|| timeline.since_start(&w));
     let mut answered = false;
     if rang && args.answer != Answer::None {
         let delay = (args.answer_delay * 1000.0).round() as u64;
@@ -538,15 +768,17 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     let connected =
         answered && timeline.advance_until(&mut w, 60_000, |w| w.connected(CALLER, CALLEE))?;
     let connected_at = w.now();
+    let connect_ms = connected.then(|| timeline.since_start(&w));
     timeline.advance_until(&mut w, talk_ms, |_| false)?;
+    let dropped = connected && !w.connected(CALLER, CALLEE);
     w.user(CALLER, UserAction::EndCall);
-    let idle = |w: &TurmoilWorld| {
+    let idle = |w: &W| {
         [CALLER, CALLEE]
             .iter()
             .all(|&id| w.call_state(id).is_none() && !w.ringing(id))
     };
     let ended = timeline.advance_until(&mut w, 10_000, idle)?;
-    let ended_at = timeline.seconds_since_start(&w);
+    let ended_at = timeline.since_start(&w) as f64 / 1000.0;
 
     let item = |id, peer| {
         w.call_item(id, peer)
@@ -600,6 +832,18 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, CallCommandError> {
         stats.undecryptable_frames,
         args.seed
     );
+    let caller_stats = w.rtc_stats(CALLER);
+    let cause = failure_cause(
+        &w,
+        args,
+        Seen {
+            rang,
+            answered,
+            connected,
+            dropped,
+            ended,
+        },
+    );
     Ok(CallRun {
         names: vec![args.from.clone(), args.to.clone()],
         trace: w.trace(),
@@ -609,7 +853,70 @@ fn run_simulated(args: &CallArgs) -> Result<CallRun, CallCommandError> {
             asked,
             ok,
         },
+        metrics: CallMetrics {
+            ring_ms,
+            connect_ms,
+            ended,
+            cause,
+            caller: caller_stats,
+            callee: stats,
+        },
     })
+}
+
+/// What the script saw happen.
+struct Seen {
+    rang: bool,
+    answered: bool,
+    connected: bool,
+    dropped: bool,
+    ended: bool,
+}
+
+/// The first thing that went wrong, read from the phones, CallKit and WebRTC.
+fn failure_cause<W: World>(w: &W, args: &CallArgs, seen: Seen) -> Option<FailureCause> {
+    let rtc = [w.rtc_stats(CALLER), w.rtc_stats(CALLEE)];
+    if !seen.rang {
+        let delivered = w.call_item(CALLEE, CALLER).is_some();
+        return Some(if delivered {
+            FailureCause::NeverRang
+        } else {
+            FailureCause::InvitationNotDelivered
+        });
+    }
+    if args.answer == Answer::None {
+        return (!seen.ended).then_some(FailureCause::NotIdleAfterEnd);
+    }
+    if !seen.answered {
+        return Some(FailureCause::NothingToAnswer);
+    }
+    if !seen.connected {
+        let answer_failed = w.with_callkit(CALLEE, |c| {
+            c.last_answer().is_some_and(|a| {
+                matches!(
+                    a.outcome,
+                    ActionOutcome::Failed(_) | ActionOutcome::TimedOut(_)
+                )
+            })
+        });
+        return Some(if rtc.iter().any(|s| s.failed > 0) {
+            FailureCause::IceFailed
+        } else if answer_failed {
+            FailureCause::AnswerFailed
+        } else if w.call_state(CALLER).is_none() || w.call_state(CALLEE).is_none() {
+            FailureCause::EndedBeforeConnect
+        } else {
+            FailureCause::DidNotConnect
+        });
+    }
+    if seen.dropped {
+        return Some(FailureCause::DroppedMidCall);
+    }
+    if !seen.ended {
+        return Some(FailureCause::NotIdleAfterEnd);
+    }
+    let frames = rtc[1].audio_frames_received + rtc[1].video_frames_received;
+    (args.talk > 1.0 && frames == 0).then_some(FailureCause::NoMedia)
 }
 
 /// Prints the timeline and the outcome, and writes the files asked for.

@@ -6,6 +6,7 @@ pub mod call;
 pub mod example;
 pub mod explore;
 pub mod protocol;
+pub mod sweep;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -163,6 +164,21 @@ pub enum Command {
         after_help = "Examples:\n  callsim explore\n  callsim explore --callkit-off bob --app-actions --kill\n  callsim explore --plant-bug callee-loses-end\n  callsim explore --replay target/callsim-explore/counterexample-1.json"
     )]
     Explore(explore::ExploreArgs),
+    /// Run a grid of network and phone conditions, N seeds per cell, and report SIPp-style
+    /// statistics per cell.
+    ///
+    /// Each call is `callsim call` with the cell's options and a seed, run on every core; per
+    /// cell: calls attempted, rang, connected, as asked, failures by cause (with the seeds and
+    /// the command that replays one), ring and connect times (p50/p90/p99 and histograms),
+    /// media frames, loss, jitter, RTT and an E-model MOS. Writes a table, cells.csv,
+    /// cells.json, report.html (calls.csv/json with --per-call) under --out. Lists: `0,5,10`,
+    /// ranges `0..30/5`; a TOML grid file with --grid. --shard I/N runs a part and `sweep merge`
+    /// combines the parts into the same files. Exit status: 0 if every cell meets
+    /// --min-success and --max-p90-connect, 1 if one does not, 2 on bad input.
+    #[command(
+        after_help = "Examples:\n  callsim sweep --media-loss 0..30/5 --seeds 200\n  callsim sweep --media-latency 50,150,300 --direct off,on --min-success 0.99 --max-p90-connect 3s\n  callsim sweep --grid grid.toml --shard 0/4 --out shards && callsim sweep merge shards/*.json"
+    )]
+    Sweep(Box<sweep::SweepArgs>),
 }
 
 /// `callsim bench ...`
@@ -224,6 +240,21 @@ pub enum BenchCommand {
         /// How many calls to run in each mode.
         #[arg(long, default_value_t = 20_000)]
         calls: u64,
+    },
+    /// `callsim sweep`'s calls on every core: complete audio calls with 10 s of media (the
+    /// defaults of `callsim call`: relay-only through TURN), one simulation per call, in each
+    /// world. Prints, per world, `<world>_calls`, `<world>_wall_seconds`,
+    /// `<world>_calls_per_second` and `<world>_seconds_per_10000_calls`, then `threads`.
+    Sweep {
+        /// How many calls per world.
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+        calls: u64,
+        /// Only this world (default: both).
+        #[arg(long, value_enum)]
+        world: Option<call::WorldKind>,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// The scenario suite, on every core as `callsim bdd` runs it.
     ///
@@ -348,6 +379,59 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                 ExitCode::FAILURE
             }
         },
+        Command::Bench(BenchCommand::Sweep {
+            calls,
+            world,
+            threads,
+        }) => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
+            let worlds = match world {
+                Some(w) => vec![w],
+                None => vec![call::WorldKind::Turmoil, call::WorldKind::Memory],
+            };
+            for world in worlds {
+                let name = match world {
+                    call::WorldKind::Turmoil => "turmoil",
+                    call::WorldKind::Memory => "memory",
+                };
+                let spec = sweep::Spec {
+                    axes: vec![sweep::grid::Axis {
+                        name: "world".into(),
+                        values: vec![name.into()],
+                    }],
+                    seeds: calls,
+                    first_seed: 1,
+                    talk: 10.0,
+                    buckets: vec![1_000],
+                };
+                let jobs: Vec<usize> = (0..calls as usize).collect();
+                writeln!(err, "{calls} {name} calls on {threads} thread(s)...")?;
+                let started = crate::wall::now();
+                let records = sweep::run_jobs(&spec, &jobs, threads, &|| {});
+                let wall = started.elapsed().as_secs_f64().max(1e-9);
+                let failed = records
+                    .iter()
+                    .filter(|r| r.metrics.as_ref().is_none_or(|m| m.cause.is_some()))
+                    .count();
+                if failed > 0 {
+                    return Err(CliError::Failed(format!(
+                        "{failed} of {calls} {name} calls did not complete"
+                    )));
+                }
+                writeln!(out, "{name}_calls {calls}")?;
+                writeln!(out, "{name}_wall_seconds {wall:.3}")?;
+                writeln!(out, "{name}_calls_per_second {:.1}", calls as f64 / wall)?;
+                writeln!(
+                    out,
+                    "{name}_seconds_per_10000_calls {:.1}",
+                    10_000.0 * wall / calls as f64
+                )?;
+            }
+            writeln!(out, "threads {threads}")?;
+            ExitCode::SUCCESS
+        }
         Command::Bench(BenchCommand::Explore { runs, threads }) => {
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -423,6 +507,13 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                 ExitCode::FAILURE
             }
         },
+        Command::Sweep(args) => {
+            if sweep::run(&args, &mut out, &mut err)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Command::Explore(args) => {
             if explore::run(&args, &mut out, &mut err)? {
                 ExitCode::SUCCESS

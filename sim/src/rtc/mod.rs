@@ -28,10 +28,10 @@ use callsim_engine::crypto::MediaKey;
 use callsim_engine::ids::ClientId;
 use callsim_engine::io::webrtc::{ClientCall, CommandKind, WebRtcCommand, WebRtcResponse};
 use callsim_engine::protocol::{CallMediaSource, CallMediaType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counters of one phone's WebRTC engine over the whole run: what both backends report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RtcStats {
     /// Peer connections created.
