@@ -605,7 +605,8 @@ impl Timeline {
         }
     }
 
-    /// Runs tick by tick, faults applied on time, until `done` or `ms` have passed.
+    /// Runs until `done` or `ms` have passed, faults applied on time, in the world's own steps
+    /// (turmoil's ticks; the in-memory world's events, which stop where `done` first holds).
     fn advance_until<W: CallWorld>(
         &mut self,
         w: &mut W,
@@ -618,10 +619,19 @@ impl Timeline {
             if done(w) {
                 return Ok(true);
             }
-            if w.now().0 >= end {
+            let now = w.now().0;
+            if now >= end {
                 return Ok(false);
             }
-            w.advance(TICK_MS)?;
+            // Up to the next fault (at least one tick on), or the end.
+            let until = self
+                .faults
+                .first()
+                .map_or(end, |(at, _)| (*at).max(now + TICK_MS).min(end));
+            if w.advance_until(until - now, &done)? {
+                self.apply_due(w);
+                return Ok(true);
+            }
         }
     }
 

@@ -14,6 +14,9 @@ enum Kind {
     },
     /// One of these words; the first is the default.
     Choice(&'static [&'static str]),
+    /// A relay-link outage `WHO:AT:FOR` (caller or callee, seconds after the call button,
+    /// seconds long), or `none`.
+    Outage,
 }
 
 /// A condition the sweep can vary.
@@ -77,6 +80,10 @@ pub const CONDITIONS: &[Condition] = &[
             max: 3_600.0,
             unit: "s",
         },
+    },
+    Condition {
+        name: "relay-outage",
+        kind: Kind::Outage,
     },
     Condition {
         name: "media-latency",
@@ -156,7 +163,7 @@ impl Condition {
     pub fn unit(&self) -> &'static str {
         match self.kind {
             Kind::Number { unit, .. } => unit,
-            Kind::Choice(_) => "",
+            Kind::Choice(_) | Kind::Outage => "",
         }
     }
 
@@ -178,6 +185,9 @@ impl Condition {
                         ));
                     }
                     values.push(item.to_owned());
+                }
+                Kind::Outage => {
+                    values.push(outage(item).map_err(|e| format!("--{}: {e}", self.name))?)
                 }
                 Kind::Number { min, max, unit } => {
                     let numbers =
@@ -214,10 +224,41 @@ impl Condition {
             ("callkit", "off") => both("callkit-off"),
             ("china", "on") => both("china"),
             ("direct", "on") => both("direct"),
-            ("callkit" | "china" | "direct", _) => Vec::new(),
+            ("callkit" | "china" | "direct", _) | ("relay-outage", "none") => Vec::new(),
+            ("relay-outage", value) => vec!["--partition".to_owned(), value.to_owned()],
             (name, value) => vec![format!("--{name}"), value.to_owned()],
         }
     }
+}
+
+/// An outage in canonical form (`callee:2:5`), or `none`.
+fn outage(item: &str) -> Result<String, String> {
+    if item == "none" {
+        return Ok(item.to_owned());
+    }
+    let bad = || {
+        format!(
+            "takes WHO:AT:FOR (caller or callee, seconds) or none, e.g. callee:2:5, not {item:?}"
+        )
+    };
+    let mut parts = item.split(':');
+    let who = match parts.next() {
+        Some(who @ ("caller" | "callee")) => who,
+        _ => return Err(bad()),
+    };
+    let mut seconds = || -> Result<f64, String> {
+        let n: f64 = parts.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+        if n.is_finite() && (0.0..=3_600.0).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        }
+    };
+    let (at, duration) = (seconds()?, seconds()?);
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(format!("{who}:{}:{}", number(at), number(duration)))
 }
 
 /// A number as reports and commands write it: `5`, `0.5`, `12.25`.
@@ -416,6 +457,17 @@ mod tests {
         );
         assert_eq!(callkit.call_options("off"), ["--callkit-off", "both"]);
         assert!(callkit.call_options("on").is_empty());
+        let outage = Condition::named("relay-outage").expect("known");
+        assert_eq!(
+            outage.parse("none, callee:2:5.50").expect("parses"),
+            ["none", "callee:2:5.5"]
+        );
+        assert_eq!(
+            outage.call_options("callee:2:5.5"),
+            ["--partition", "callee:2:5.5"]
+        );
+        assert!(outage.call_options("none").is_empty());
+        assert!(outage.parse("bob:1:2").is_err() && outage.parse("callee:1").is_err());
     }
 
     #[test]

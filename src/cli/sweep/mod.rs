@@ -63,6 +63,10 @@ pub struct SweepArgs {
     /// The relay restarts this many seconds after the call button.
     #[arg(long, value_name = "LIST")]
     pub relay_restart: Option<String>,
+    /// A relay-link outage: WHO:AT:FOR (caller or callee, seconds after the call button,
+    /// seconds long), or none; e.g. none,callee:1:5,callee:1:30.
+    #[arg(long, value_name = "LIST")]
+    pub relay_outage: Option<String>,
     /// Media one-way latency, ms.
     #[arg(long, value_name = "LIST")]
     pub media_latency: Option<String>,
@@ -267,6 +271,7 @@ impl SweepArgs {
                 "relay-latency" => self.relay_latency.as_ref(),
                 "relay-loss" => self.relay_loss.as_ref(),
                 "relay-restart" => self.relay_restart.as_ref(),
+                "relay-outage" => self.relay_outage.as_ref(),
                 "media-latency" => self.media_latency.as_ref(),
                 "media-jitter" => self.media_jitter.as_ref(),
                 "media-loss" => self.media_loss.as_ref(),

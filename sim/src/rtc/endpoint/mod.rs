@@ -438,10 +438,13 @@ impl Endpoint {
     fn send(&mut self, relay: Option<SocketAddr>, to: SocketAddr, packet: Vec<u8>) {
         match relay {
             Some(server) => {
-                let mut wrapped = Vec::with_capacity(packet.len() + 7);
-                wrapped.push(SEND);
-                put_addr(&mut wrapped, to);
-                wrapped.extend_from_slice(&packet);
+                // The packet's buffer has room for this prefix (`wire::header_with_room`):
+                // wrapping moves bytes but allocates nothing.
+                let mut prefix = Vec::with_capacity(7);
+                prefix.push(SEND);
+                put_addr(&mut prefix, to);
+                let mut wrapped = packet;
+                wrapped.splice(0..0, prefix);
                 self.transmit(server, wrapped);
             }
             None => self.transmit(to, packet),

@@ -20,7 +20,15 @@ pub(super) fn relay_candidate(address: SocketAddr) -> RtcIceCandidate {
 }
 
 pub(super) fn header(kind: u8, token: &str) -> Vec<u8> {
-    let mut packet = vec![kind, u8::try_from(token.len()).unwrap_or(0)];
+    header_with_room(kind, token, 0)
+}
+
+/// A header in a buffer with room for `body` more bytes and for the TURN send prefix that
+/// `Endpoint::send` may put in front (one allocation per packet).
+fn header_with_room(kind: u8, token: &str, body: usize) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(2 + token.len() + body + 8);
+    packet.push(kind);
+    packet.push(u8::try_from(token.len()).unwrap_or(0));
     packet.extend_from_slice(token.as_bytes());
     packet
 }
@@ -55,8 +63,7 @@ pub(super) fn media_packet(
     sent: u64,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut packet = header(MEDIA, token);
-    packet.reserve(15 + payload.len());
+    let mut packet = header_with_room(MEDIA, token, 15 + payload.len());
     packet.push(kind);
     packet.extend_from_slice(&seq.to_be_bytes());
     packet.push(index);
