@@ -21,6 +21,7 @@ pub mod memory;
 pub mod paths;
 pub mod rtc;
 pub mod setup;
+pub mod standalone;
 pub mod trace;
 pub mod world;
 

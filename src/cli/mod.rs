@@ -5,6 +5,7 @@ pub mod bench;
 pub mod call;
 pub mod example;
 pub mod explore;
+pub mod phone;
 pub mod protocol;
 pub mod sweep;
 
@@ -179,6 +180,22 @@ pub enum Command {
         after_help = "Examples:\n  callsim sweep --media-loss 0..30/5 --seeds 200\n  callsim sweep --media-latency 50,150,300 --direct off,on --min-success 0.99 --max-p90-connect 3s\n  callsim sweep --grid grid.toml --shard 0/4 --out shards && callsim sweep merge shards/*.json"
     )]
     Sweep(Box<sweep::SweepArgs>),
+    /// One callsim phone against another client: the engine, SimpleX's app logic and the
+    /// real WebRTC stack (webrtc-rs) on real UDP, with its relay connection as a line stream.
+    ///
+    /// Every chat message the phone sends (`x.call.*` and delivery receipts, the core's exact
+    /// JSON) is one line on stdout (or the --listen/--connect TCP connection); every line read
+    /// is a message from the peer. Events go to stderr (or --events FILE) as JSON lines: the
+    /// phone's inputs and outputs (states, CallKit actions, chat items, errors), `stats` every
+    /// second, an `error` per bad input line or refused message, and a final `summary`. A line
+    /// that is not a JSON object, or longer than 1 MiB, is an error event, never a crash; the
+    /// input closing ends the call as a dead link would. Exit status: 0 if the call did what
+    /// was asked (connected and ended; declined or unanswered: ended without connecting), 1
+    /// if not, 2 on bad options.
+    #[command(
+        after_help = "Examples:\n  callsim phone --name Bob --peer Alice --listen 127.0.0.1:7000 --answer callkit --answer-after 1s\n  callsim phone --name Alice --peer Bob --connect 127.0.0.1:7000 --call video --hang-up-after 10s\n  mkfifo a b; callsim phone --call audio --hang-up-after 5s < a > b & callsim phone --name Bob --peer Alice < b > a"
+    )]
+    Phone(Box<phone::PhoneArgs>),
 }
 
 /// `callsim bench ...`
@@ -337,7 +354,20 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+fn phone_exit(args: &phone::PhoneArgs) -> Result<ExitCode, CliError> {
+    Ok(if phone::run(args)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn execute(cli: Cli) -> Result<ExitCode, CliError> {
+    // The phone writes its messages to stdout from a thread of its own, line by line: it must
+    // not find stdout locked here.
+    if let Command::Phone(args) = &cli.command {
+        return phone_exit(args);
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     // Not locked for the whole command: scenario threads log to stderr meanwhile.
@@ -507,6 +537,8 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                 ExitCode::FAILURE
             }
         },
+        // Handled before stdout is locked; here only for the match to be whole.
+        Command::Phone(args) => phone_exit(&args)?,
         Command::Sweep(args) => {
             if sweep::run(&args, &mut out, &mut err)? {
                 ExitCode::SUCCESS

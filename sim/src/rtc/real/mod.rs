@@ -118,6 +118,9 @@ pub enum Network {
     },
     /// Real UDP sockets on 127.0.0.1 under the ambient tokio runtime.
     Loopback,
+    /// Real UDP sockets on this address under the ambient tokio runtime (`callsim phone
+    /// --bind`), for a peer on another host.
+    Bound(IpAddr),
 }
 
 impl std::fmt::Debug for Network {
@@ -125,6 +128,7 @@ impl std::fmt::Debug for Network {
         match self {
             Network::Simulated { my_ip, .. } => write!(f, "Simulated({my_ip})"),
             Network::Loopback => write!(f, "Loopback"),
+            Network::Bound(ip) => write!(f, "Bound({ip})"),
         }
     }
 }
@@ -595,7 +599,7 @@ impl Engine {
                 self.addresses.clone(),
                 Some(Arc::clone(faults)),
             )),
-            Network::Loopback => Arc::new(webrtc::runtime::TokioRuntime),
+            Network::Loopback | Network::Bound(_) => Arc::new(webrtc::runtime::TokioRuntime),
         };
         let events = self.events.clone();
         let on_exit = Arc::new(move || {
