@@ -412,3 +412,33 @@ fn a_dropped_invitation_fails_the_callees_script_and_bad_script_lines_are_named(
         "{err}"
     );
 }
+
+/// Loss on each phone's own socket: the call still connects, and each side counts the
+/// packets the other lost on the way.
+#[test]
+fn media_loss_on_each_phones_socket_shows_in_the_peers_statistics() {
+    let (a, b, a_events, b_events) = over_socket(
+        &[
+            "--call",
+            "audio",
+            "--hang-up-after",
+            "3s",
+            "--media-loss",
+            "20",
+        ],
+        &["--media-loss", "20"],
+        "lossy",
+    );
+    assert_eq!((a, b), (0, 0));
+    for path in [&a_events, &b_events] {
+        let e = events(path);
+        let stats = &summary(&e)["stats"];
+        let lost = stats["packetsLost"].as_u64().unwrap_or(0);
+        let (sent, received) = (
+            stats["audioFramesSent"].as_u64().unwrap_or(0),
+            stats["audioFramesReceived"].as_u64().unwrap_or(0),
+        );
+        assert!(lost > 0 && received < sent, "{stats}");
+        assert_eq!(stats["undecryptableFrames"], 0, "{stats}");
+    }
+}

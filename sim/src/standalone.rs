@@ -86,6 +86,9 @@ pub struct PhoneOptions {
     pub script: Vec<(usize, ScriptStep)>,
     /// Faults on this phone's own sends.
     pub faults: Vec<SendFault>,
+    /// Loss of the datagrams this phone's WebRTC sends, percent (independent losses drawn
+    /// from the seed).
+    pub media_loss_pct: f64,
 }
 
 /// One step of a phone's script, from the scenario language.
@@ -220,6 +223,7 @@ impl Default for PhoneOptions {
             expect_connect: None,
             script: Vec::new(),
             faults: Vec::new(),
+            media_loss_pct: 0.0,
         }
     }
 }
@@ -524,7 +528,10 @@ async fn run(
         encryption: true,
         wrong_key: crate::rtc::WrongKey::default(),
         platform: callsim_engine::crypto::MediaPlatform::Ios,
-        network: Network::Bound(options.bind),
+        network: Network::Bound {
+            ip: options.bind,
+            faults: media_faults(options),
+        },
     });
     tokio::spawn(engine);
     let refused = Arc::new(Mutex::new(0));
@@ -786,6 +793,21 @@ async fn run(
         outcome,
         duration_ms: now().0,
     }
+}
+
+/// The loss of the phone's own media sends, if any.
+fn media_faults(options: &PhoneOptions) -> Option<crate::rtc::real::runtime::MediaFaults> {
+    if options.media_loss_pct <= 0.0 {
+        return None;
+    }
+    let mut state = crate::loss::LossState::new(options.seed ^ 0x4C4F_5353);
+    state.set(crate::loss::Loss::Random {
+        rate: (options.media_loss_pct / 100.0).clamp(0.0, 1.0),
+    });
+    let state = Mutex::new(state);
+    Some(Arc::new(move |_, _| {
+        state.lock().unwrap_or_else(PoisonError::into_inner).drops()
+    }))
 }
 
 /// One script step at `t`: `Some(Ok)` when done, `Some(Err)` when its check failed, `None`

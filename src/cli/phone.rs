@@ -76,6 +76,9 @@ pub struct PhoneArgs {
     /// Send messages of this kind late: KIND:TIME (e.g. x.call.offer:3s); repeatable.
     #[arg(long, value_name = "KIND:TIME", value_parser = parse_delay)]
     pub delay: Vec<(callsim_engine::io::MessageKind, u64)>,
+    /// Lose this percentage of the datagrams this phone's WebRTC sends (0 to 100).
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent)]
+    pub media_loss: f64,
     /// Where events go as JSON lines (default: stderr).
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
@@ -115,6 +118,17 @@ fn parse_delay(text: &str) -> Result<(callsim_engine::io::MessageKind, u64), Str
         .rsplit_once(':')
         .ok_or_else(|| format!("takes KIND:TIME, e.g. x.call.offer:3s, not {text:?}"))?;
     Ok((super::call::parse_kind(kind)?, parse_time(time)?))
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a percentage from 0 to 100"))
+    }
 }
 
 fn parse_on_off(text: &str) -> Result<bool, String> {
@@ -184,6 +198,7 @@ pub fn run(args: &PhoneArgs) -> Result<bool, CliError> {
         },
         script,
         faults,
+        media_loss_pct: args.media_loss,
         ..PhoneOptions::default()
     };
     let (input, output): Stream = match (args.listen, args.connect) {

@@ -119,8 +119,14 @@ pub enum Network {
     /// Real UDP sockets on 127.0.0.1 under the ambient tokio runtime.
     Loopback,
     /// Real UDP sockets on this address under the ambient tokio runtime (`callsim phone
-    /// --bind`), for a peer on another host.
-    Bound(IpAddr),
+    /// --bind`), for a peer on another host; `faults` says which datagrams this phone's
+    /// socket loses on the way out (`callsim phone --media-loss`).
+    Bound {
+        /// The address host candidates are gathered on.
+        ip: IpAddr,
+        /// Loss on this phone's sends.
+        faults: Option<MediaFaults>,
+    },
 }
 
 impl std::fmt::Debug for Network {
@@ -128,7 +134,7 @@ impl std::fmt::Debug for Network {
         match self {
             Network::Simulated { my_ip, .. } => write!(f, "Simulated({my_ip})"),
             Network::Loopback => write!(f, "Loopback"),
-            Network::Bound(ip) => write!(f, "Bound({ip})"),
+            Network::Bound { ip, .. } => write!(f, "Bound({ip})"),
         }
     }
 }
@@ -599,7 +605,15 @@ impl Engine {
                 self.addresses.clone(),
                 Some(Arc::clone(faults)),
             )),
-            Network::Loopback | Network::Bound(_) => Arc::new(webrtc::runtime::TokioRuntime),
+            Network::Loopback => Arc::new(webrtc::runtime::TokioRuntime),
+            Network::Bound { ip, faults } => match faults {
+                Some(faults) => Arc::new(runtime::LossyRuntime::new(
+                    Arc::new(webrtc::runtime::TokioRuntime),
+                    *ip,
+                    Arc::clone(faults),
+                )),
+                None => Arc::new(webrtc::runtime::TokioRuntime),
+            },
         };
         let events = self.events.clone();
         let on_exit = Arc::new(move || {

@@ -380,3 +380,123 @@ impl Runtime for WatchedRuntime {
         self.inner.name()
     }
 }
+
+/// A real runtime whose UDP sockets lose what `faults` says on the way out: the phone's own
+/// media loss on the real network (`callsim phone --media-loss`).
+#[derive(Clone)]
+pub struct LossyRuntime {
+    inner: Arc<dyn Runtime>,
+    my_ip: IpAddr,
+    faults: MediaFaults,
+}
+
+impl std::fmt::Debug for LossyRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LossyRuntime({:?})", self.inner)
+    }
+}
+
+impl LossyRuntime {
+    /// `inner`, its sockets at `my_ip` dropping each datagram `faults` says is lost.
+    pub fn new(inner: Arc<dyn Runtime>, my_ip: IpAddr, faults: MediaFaults) -> Self {
+        LossyRuntime {
+            inner,
+            my_ip,
+            faults,
+        }
+    }
+}
+
+/// A socket that loses some of what it sends, as a lossy link would.
+struct LossyUdpSocket {
+    inner: Arc<dyn AsyncUdpSocket>,
+    my_ip: IpAddr,
+    faults: MediaFaults,
+}
+
+impl std::fmt::Debug for LossyUdpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LossyUdpSocket({:?})", self.inner)
+    }
+}
+
+impl AsyncUdpSocket for LossyUdpSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        if (self.faults)(self.my_ip, transmit.destination.ip()) {
+            return Poll::Ready(Ok(transmit.contents.len()));
+        }
+        self.inner.poll_send(cx, transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_recv(cx, bufs, meta)
+    }
+}
+
+impl Runtime for LossyRuntime {
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
+        self.inner.spawn(future)
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        Ok(Arc::new(LossyUdpSocket {
+            inner: self.inner.wrap_udp_socket(socket)?,
+            my_ip: self.my_ip,
+            faults: Arc::clone(&self.faults),
+        }))
+    }
+
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
+        self.inner.wrap_tcp_listener(listener)
+    }
+
+    fn connect_tcp<'a>(
+        &'a self,
+        remote_addr: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Arc<dyn AsyncTcpStream>>> + Send + 'a>> {
+        self.inner.connect_tcp(remote_addr)
+    }
+
+    fn resolve_host<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        self.inner.resolve_host(host)
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.inner.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.sleep(duration)
+    }
+
+    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
+        self.inner.interval(period)
+    }
+
+    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        self.inner.block_on(future);
+    }
+
+    fn yield_now(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.yield_now()
+    }
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+}

@@ -104,7 +104,7 @@ impl Engine {
             .with_handler(handler)
             .with_runtime(self.runtime(id, kill))
             .with_udp_addrs(vec![match &self.task.network {
-                Network::Bound(ip) => std::net::SocketAddr::new(*ip, 0).to_string(),
+                Network::Bound { ip, .. } => std::net::SocketAddr::new(*ip, 0).to_string(),
                 _ => "127.0.0.1:0".to_owned(),
             }])
             .build()
