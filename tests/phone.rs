@@ -442,3 +442,121 @@ fn media_loss_on_each_phones_socket_shows_in_the_peers_statistics() {
         assert_eq!(stats["undecryptableFrames"], 0, "{stats}");
     }
 }
+
+/// A hold fault on the caller's own side: the invitation waits until it is released, so the
+/// callee rings only after that.
+#[test]
+fn a_held_invitation_rings_the_callee_only_after_its_release() {
+    let bob = script(
+        "bob-late.script",
+        "Then Bob's phone rings within 10 seconds\nWhen Bob answers the call through CallKit\nThen the call between Bob and Alice connects within 10 seconds\n",
+    );
+    let (a, b, a_events, b_events) = over_socket(
+        &[
+            "--call",
+            "audio",
+            "--hold",
+            "x.call.inv",
+            "--release-after",
+            "2s",
+            "--hang-up-after",
+            "5s",
+            "--ports",
+            "51100-51120",
+        ],
+        &["--script", bob.to_str().expect("utf-8")],
+        "held",
+    );
+    assert_eq!((a, b), (0, 0));
+    let alice = events(&a_events);
+    assert!(
+        alice
+            .iter()
+            .any(|e| e["type"] == "fault" && e["fault"] == "held")
+    );
+    assert!(
+        alice
+            .iter()
+            .any(|e| e["type"] == "fault" && e["fault"] == "released 1 held message(s)")
+    );
+    let bob = events(&b_events);
+    let rang = bob
+        .iter()
+        .find(|e| e["type"] == "step" && e["line"] == 1)
+        .and_then(|e| e["t"].as_u64())
+        .expect("Bob's phone rang");
+    assert!(rang >= 1_500, "Bob rang at {rang} ms, before the release");
+    // Alice's host candidate took a port of her --ports range: decode what she sent.
+    let sent: String = alice
+        .iter()
+        .filter(|e| e["type"] == "output" && e["output"]["type"] == "send")
+        .filter_map(|e| e["output"]["value"]["body"].as_str())
+        .filter(|b| b.contains("x.call."))
+        .map(|b| format!("{b}\n"))
+        .collect();
+    let mut decode = Command::new(env!("CARGO_BIN_EXE_callsim"))
+        .args(["protocol", "decode"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("decode runs");
+    decode
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(sent.as_bytes())
+        .expect("written");
+    let decoded =
+        String::from_utf8_lossy(&decode.wait_with_output().expect("decoded").stdout).into_owned();
+    let port = decoded
+        .split("typ host")
+        .next()
+        .and_then(|before| before.split_whitespace().last())
+        .and_then(|p| p.parse::<u16>().ok())
+        .expect("a host candidate");
+    assert!(
+        (51_100..=51_120).contains(&port),
+        "host candidate on port {port}"
+    );
+}
+
+/// Options a user types as the README shows them: `--callkit off` parses, a wrong word or an
+/// address this host does not have is a usage error (exit 2) before anything runs.
+#[test]
+fn phone_options_parse_as_documented_and_bad_ones_are_usage_errors() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_callsim"))
+            .arg("phone")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs")
+    };
+    // No call and no input: the phone gives up at once, as not having done what was asked.
+    let off = run(&[
+        "--callkit",
+        "off",
+        "--timeout",
+        "1s",
+        "--events",
+        "/dev/null",
+    ]);
+    assert_eq!(
+        off.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&off.stderr)
+    );
+    for (args, says) in [
+        (&["--callkit", "maybe"][..], "takes on or off"),
+        (&["--bind", "192.0.2.7"][..], "not an address of this host"),
+        (&["--ports", "9-3"][..], "LOW-HIGH"),
+        (&["--media-loss", "150"][..], "percentage"),
+        (&["--delay", "x.call.offer"][..], "KIND:TIME"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

@@ -89,6 +89,10 @@ pub struct PhoneOptions {
     /// Loss of the datagrams this phone's WebRTC sends, percent (independent losses drawn
     /// from the seed).
     pub media_loss_pct: f64,
+    /// When held messages go, ms after the start.
+    pub release_after_ms: Option<u64>,
+    /// The UDP ports the media socket may take (`None`: any).
+    pub ports: Option<(u16, u16)>,
 }
 
 /// One step of a phone's script, from the scenario language.
@@ -202,6 +206,16 @@ pub enum SendFault {
     Drop(MessageKind),
     /// Messages of this kind are sent this many ms late.
     Delay(MessageKind, u64),
+    /// Messages of this kind are held until [`PhoneOptions::release_after_ms`] (forever
+    /// without it), then sent in order.
+    Hold(MessageKind),
+}
+
+/// What a hold fault keeps back, and whether it was let go.
+#[derive(Default)]
+struct Held {
+    messages: Mutex<Vec<String>>,
+    released: std::sync::atomic::AtomicBool,
 }
 
 impl Default for PhoneOptions {
@@ -224,6 +238,8 @@ impl Default for PhoneOptions {
             script: Vec::new(),
             faults: Vec::new(),
             media_loss_pct: 0.0,
+            release_after_ms: None,
+            ports: None,
         }
     }
 }
@@ -353,13 +369,23 @@ impl Tracer for EventTracer {
 
 /// The relay connection: each message a line on the output, after the phone's own faults.
 struct LineSmp {
+    name: String,
+    peer: String,
     lines: std::sync::mpsc::Sender<String>,
     faults: Vec<SendFault>,
     events: Events,
+    held: Arc<Held>,
 }
 
 impl SmpClient for LineSmp {
-    fn send(&mut self, now: Timestamp, _: ContactId, body: String, _: bool, kind: MessageKind) {
+    fn send(
+        &mut self,
+        now: Timestamp,
+        _: ContactId,
+        body: String,
+        notify: bool,
+        kind: MessageKind,
+    ) {
         for fault in &self.faults {
             match *fault {
                 SendFault::Drop(k) if k == kind => {
@@ -371,6 +397,25 @@ impl SmpClient for LineSmp {
                             fault: "dropped".into(),
                         },
                     );
+                    return;
+                }
+                SendFault::Hold(k)
+                    if k == kind
+                        && !self.held.released.load(std::sync::atomic::Ordering::SeqCst) =>
+                {
+                    emit(
+                        &self.events,
+                        &Event::Fault {
+                            t: now.0,
+                            kind: kind.as_str(),
+                            fault: "held".into(),
+                        },
+                    );
+                    self.held
+                        .messages
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(body);
                     return;
                 }
                 SendFault::Delay(k, ms) if k == kind => {
@@ -393,6 +438,15 @@ impl SmpClient for LineSmp {
                 _ => {}
             }
         }
+        // Recorded as sent only when it goes now (not dropped, held or delayed).
+        let sent = TraceEvent::RelaySend {
+            from: self.name.clone(),
+            to: self.peer.clone(),
+            kind,
+            notify,
+            bytes: body.len(),
+        };
+        emit(&self.events, &TraceRecord::new(now, sent));
         // A closed output is the peer gone: the call finds out as it would on a dead link.
         let _ = self.lines.send(body);
     }
@@ -531,16 +585,21 @@ async fn run(
         network: Network::Bound {
             ip: options.bind,
             faults: media_faults(options),
+            ports: options.ports,
         },
     });
     tokio::spawn(engine);
     let refused = Arc::new(Mutex::new(0));
+    let held = Arc::new(Held::default());
     let backends = Backends {
         callkit: Box::new(callkit.clone()),
         audio: Box::new(audio),
         webrtc: Box::new(rtc),
         smp: Box::new(LineSmp {
-            lines: out,
+            name: options.name.clone(),
+            peer: options.peer.clone(),
+            lines: out.clone(),
+            held: held.clone(),
             faults: options.faults.clone(),
             events: events.clone(),
         }),
@@ -632,6 +691,26 @@ async fn run(
             }
         }
         let t = now();
+        if let Some(at) = options.release_after_ms
+            && t.0 >= at
+            && !held
+                .released
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let messages =
+                std::mem::take(&mut *held.messages.lock().unwrap_or_else(PoisonError::into_inner));
+            emit(
+                &events,
+                &Event::Fault {
+                    t: t.0,
+                    kind: "",
+                    fault: format!("released {} held message(s)", messages.len()),
+                },
+            );
+            for message in messages {
+                let _ = out.send(message);
+            }
+        }
         if t.0 >= next_stats {
             next_stats += 1_000;
             let snapshot = stats.lock().clone();

@@ -35,7 +35,8 @@ pub struct ExploreArgs {
     /// once more for her.
     #[arg(long)]
     pub third: bool,
-    /// The relay delivers every message of this kind to Bob twice (e.g. x.call.inv).
+    /// The relay delivers every message of this kind twice, to both phones (a lost ACK;
+    /// e.g. x.call.offer).
     #[arg(long, value_name = "KIND", value_parser = super::call::parse_kind)]
     pub duplicate: Option<MessageKind>,
     /// The relay may lose up to N deliveries on a path, any message on any queue, its queue
@@ -172,6 +173,8 @@ pub fn run(
         return Err(CliError::Usage("--simulate takes at least 1 walk".into()));
     }
     if let Some(address) = args.serve {
+        callsim_sim::explore::check_serve_address(address)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
         writeln!(
             err,
             "serving the Explorer on http://{address}/ (Ctrl-C to stop)..."

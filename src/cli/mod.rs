@@ -193,7 +193,7 @@ pub enum Command {
     /// was asked (connected and ended; declined or unanswered: ended without connecting), 1
     /// if not, 2 on bad options.
     #[command(
-        after_help = "Examples:\n  callsim phone --name Bob --peer Alice --listen 127.0.0.1:7000 --answer callkit --answer-after 1s\n  callsim phone --name Alice --peer Bob --connect 127.0.0.1:7000 --call video --hang-up-after 10s\n  mkfifo a b; callsim phone --call audio --hang-up-after 5s < a > b & callsim phone --name Bob --peer Alice < b > a"
+        after_help = "Examples:\n  callsim phone --name Bob --peer Alice --listen 127.0.0.1:7000 --answer callkit --answer-after 1s\n  callsim phone --name Alice --peer Bob --connect 127.0.0.1:7000 --call video --hang-up-after 10s\n  mkfifo a b; callsim phone --call audio --hang-up-after 5s > b < a & callsim phone --name Bob --peer Alice < b > a"
     )]
     Phone(Box<phone::PhoneArgs>),
 }

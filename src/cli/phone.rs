@@ -36,7 +36,7 @@ pub struct PhoneArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub hang_up_after: Option<u64>,
     /// CallKit on or off.
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub callkit: bool,
     /// China mode: no CallKit, whatever --callkit says.
     #[arg(long)]
@@ -48,6 +48,9 @@ pub struct PhoneArgs {
     /// The address to gather host candidates on (the interface a peer reaches this host by).
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub bind: IpAddr,
+    /// The UDP ports the media socket may take, LOW-HIGH (the first free one); default any.
+    #[arg(long, value_name = "LOW-HIGH", value_parser = parse_ports)]
+    pub ports: Option<(u16, u16)>,
     /// Give up if the call has not ended this long after the start (60s).
     #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_time)]
     pub timeout: u64,
@@ -76,6 +79,12 @@ pub struct PhoneArgs {
     /// Send messages of this kind late: KIND:TIME (e.g. x.call.offer:3s); repeatable.
     #[arg(long, value_name = "KIND:TIME", value_parser = parse_delay)]
     pub delay: Vec<(callsim_engine::io::MessageKind, u64)>,
+    /// Hold messages of this kind until --release-after (forever without it); repeatable.
+    #[arg(long, value_name = "KIND", value_parser = super::call::parse_kind)]
+    pub hold: Vec<callsim_engine::io::MessageKind>,
+    /// Send what --hold kept back this long after the start, in order.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "hold")]
+    pub release_after: Option<u64>,
     /// Lose this percentage of the datagrams this phone's WebRTC sends (0 to 100).
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent)]
     pub media_loss: f64,
@@ -131,6 +140,19 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_ports(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("takes LOW-HIGH ports, e.g. 50000-50100, not {text:?}");
+    let (low, high) = text.split_once('-').ok_or_else(bad)?;
+    let (low, high): (u16, u16) = (
+        low.trim().parse().map_err(|_| bad())?,
+        high.trim().parse().map_err(|_| bad())?,
+    );
+    if low == 0 || low > high {
+        return Err(bad());
+    }
+    Ok((low, high))
+}
+
 fn parse_on_off(text: &str) -> Result<bool, String> {
     match text {
         "on" => Ok(true),
@@ -160,6 +182,13 @@ pub fn run(args: &PhoneArgs) -> Result<bool, CliError> {
             "--name and --peer must be two different names".into(),
         ));
     }
+    // An address this host does not have fails only mid-call otherwise.
+    std::net::UdpSocket::bind((args.bind, 0)).map_err(|e| {
+        CliError::Usage(format!(
+            "--bind {}: not an address of this host ({e})",
+            args.bind
+        ))
+    })?;
     let script = match &args.script {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
@@ -173,6 +202,7 @@ pub fn run(args: &PhoneArgs) -> Result<bool, CliError> {
     };
     let mut faults: Vec<SendFault> = args.drop.iter().map(|k| SendFault::Drop(*k)).collect();
     faults.extend(args.delay.iter().map(|(k, ms)| SendFault::Delay(*k, *ms)));
+    faults.extend(args.hold.iter().map(|k| SendFault::Hold(*k)));
     let scripted = !script.is_empty();
     let options = PhoneOptions {
         name: args.name.clone(),
@@ -199,6 +229,8 @@ pub fn run(args: &PhoneArgs) -> Result<bool, CliError> {
         script,
         faults,
         media_loss_pct: args.media_loss,
+        release_after_ms: args.release_after,
+        ports: args.ports,
         ..PhoneOptions::default()
     };
     let (input, output): Stream = match (args.listen, args.connect) {

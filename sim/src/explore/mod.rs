@@ -106,7 +106,7 @@ pub struct ExploreConfig {
     pub chat_start_ms: [u64; 2],
     /// The menu: who may do what, at most how many times.
     pub menu: Vec<(PhoneId, Act, u8)>,
-    /// The relay delivers every message of this kind to Bob twice.
+    /// The relay delivers every message of this kind twice, to every phone.
     pub duplicate: Option<MessageKind>,
     /// A planted bug.
     pub bug: Option<PlantedBug>,
@@ -192,7 +192,9 @@ impl ExploreConfig {
         // world is quiet, as a user about to call finds it.
         world.run_for(self.chat_start_ms[0].max(self.chat_start_ms[1]) + 1_000);
         if let Some(kind) = self.duplicate {
-            world.duplicate(BOB, kind);
+            for id in self.phones() {
+                world.duplicate(id, kind);
+            }
         }
         if let Some(PlantedBug::CalleeLosesEnd) = self.bug {
             world.lose_received(BOB, MessageKind::CallEnd);
@@ -953,20 +955,26 @@ pub fn serve(
     address: std::net::SocketAddr,
 ) -> Result<(), ServeError> {
     use stateright::Checker;
-    if !address.ip().is_loopback() {
-        return Err(ServeError::NotLoopback(address));
-    }
-    // stateright's server panics when it cannot bind: try first, for a clear error.
-    drop(
-        std::net::TcpListener::bind(address)
-            .map_err(|source| ServeError::Bind { address, source })?,
-    );
+    check_serve_address(address)?;
     let model = CallModel {
         config: config.clone(),
     };
     let checker = model.checker().threads(threads.max(1)).serve(address);
     // `serve` returns only if its server thread ends.
     let _ = checker.is_done();
+    Ok(())
+}
+
+/// Whether the Explorer can be served on `address`: loopback, and free now (stateright's
+/// server panics when it cannot bind, so this is tried first, for a clear error).
+pub fn check_serve_address(address: std::net::SocketAddr) -> Result<(), ServeError> {
+    if !address.ip().is_loopback() {
+        return Err(ServeError::NotLoopback(address));
+    }
+    drop(
+        std::net::TcpListener::bind(address)
+            .map_err(|source| ServeError::Bind { address, source })?,
+    );
     Ok(())
 }
 
@@ -1070,10 +1078,12 @@ pub fn gherkin(config: &ExploreConfig, discovery: &Discovery, replay: &Replay) -
         lines.push("    Given the relay holds every \"x.call.end\" message to Bob".to_owned());
     }
     if let Some(kind) = config.duplicate {
-        lines.push(format!(
-            "    Given the relay delivers every \"{}\" message to Bob twice",
-            kind.as_str()
-        ));
+        for name in ["Alice", "Bob"] {
+            lines.push(format!(
+                "    Given the relay delivers every \"{}\" message to {name} twice",
+                kind.as_str()
+            ));
+        }
     }
     let name = |id: PhoneId| ["Alice", "Bob", "Carol"][id.0.min(2)];
     let mut at = 0;

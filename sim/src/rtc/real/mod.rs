@@ -126,6 +126,8 @@ pub enum Network {
         ip: IpAddr,
         /// Loss on this phone's sends.
         faults: Option<MediaFaults>,
+        /// The UDP ports the media socket may take, lowest first (`None`: any).
+        ports: Option<(u16, u16)>,
     },
 }
 
@@ -606,7 +608,7 @@ impl Engine {
                 Some(Arc::clone(faults)),
             )),
             Network::Loopback => Arc::new(webrtc::runtime::TokioRuntime),
-            Network::Bound { ip, faults } => match faults {
+            Network::Bound { ip, faults, .. } => match faults {
                 Some(faults) => Arc::new(runtime::LossyRuntime::new(
                     Arc::new(webrtc::runtime::TokioRuntime),
                     *ip,

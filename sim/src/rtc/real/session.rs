@@ -104,7 +104,9 @@ impl Engine {
             .with_handler(handler)
             .with_runtime(self.runtime(id, kill))
             .with_udp_addrs(vec![match &self.task.network {
-                Network::Bound { ip, .. } => std::net::SocketAddr::new(*ip, 0).to_string(),
+                Network::Bound { ip, ports, .. } => {
+                    std::net::SocketAddr::new(*ip, free_port(*ip, *ports)).to_string()
+                }
                 _ => "127.0.0.1:0".to_owned(),
             }])
             .build()
@@ -279,4 +281,15 @@ pub(super) async fn add_candidates(pc: &Arc<dyn PeerConnection>, text: &str) {
             debug!(%error, "remote candidate refused");
         }
     }
+}
+
+/// The first port of `range` free on `ip` now (0, any port, without a range or when none is
+/// free: the stack then reports the bind error or picks one).
+fn free_port(ip: std::net::IpAddr, range: Option<(u16, u16)>) -> u16 {
+    let Some((low, high)) = range else {
+        return 0;
+    };
+    (low..=high)
+        .find(|port| std::net::UdpSocket::bind((ip, *port)).is_ok())
+        .unwrap_or(low)
 }
