@@ -235,7 +235,8 @@ pub struct CallArgs {
     pub svg: Option<PathBuf>,
 }
 
-fn percent(text: &str) -> Result<f64, String> {
+/// A percentage from 0 to 100 (an option's value).
+pub(crate) fn percent(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))?;

@@ -354,6 +354,21 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// A time as `2s`, `500ms` or plain seconds (up to a day), in ms: one syntax for every option
+/// that takes a time.
+pub(crate) fn parse_time(text: &str) -> Result<u64, String> {
+    let bad = || format!("takes a time such as 2s, 500ms or 1.5, not {text:?}");
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(ms) => (ms, 1.0),
+        None => (text.strip_suffix('s').unwrap_or(text), 1000.0),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !(value.is_finite() && (0.0..=86_400.0).contains(&(value * scale / 1000.0))) {
+        return Err(bad());
+    }
+    Ok((value * scale).round() as u64)
+}
+
 fn phone_exit(args: &phone::PhoneArgs) -> Result<ExitCode, CliError> {
     Ok(if phone::run(args)? {
         ExitCode::SUCCESS

@@ -30,10 +30,10 @@ pub struct PhoneArgs {
     #[arg(long, value_name = "HOW", default_value = "callkit", value_parser = parse_answer)]
     pub answer: AnswerWith,
     /// Answer this long after the phone rings (2s, 500ms).
-    #[arg(long, value_name = "TIME", default_value = "0s", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", default_value = "0s", value_parser = super::parse_time)]
     pub answer_after: u64,
     /// Hang up this long after calling or answering (10s); otherwise wait for the peer.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
     pub hang_up_after: Option<u64>,
     /// CallKit on or off.
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
@@ -52,7 +52,7 @@ pub struct PhoneArgs {
     #[arg(long, value_name = "LOW-HIGH", value_parser = parse_ports)]
     pub ports: Option<(u16, u16)>,
     /// Give up if the call has not ended this long after the start (60s).
-    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = super::parse_time)]
     pub timeout: u64,
     /// Messages on stdin and stdout (the default).
     #[arg(long, conflicts_with_all = ["listen", "connect"])]
@@ -83,10 +83,10 @@ pub struct PhoneArgs {
     #[arg(long, value_name = "KIND", value_parser = super::call::parse_kind)]
     pub hold: Vec<callsim_engine::io::MessageKind>,
     /// Send what --hold kept back this long after the start, in order.
-    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "hold")]
+    #[arg(long, value_name = "TIME", value_parser = super::parse_time, requires = "hold")]
     pub release_after: Option<u64>,
     /// Lose this percentage of the datagrams this phone's WebRTC sends (0 to 100).
-    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = super::call::percent)]
     pub media_loss: f64,
     /// Where events go as JSON lines (default: stderr).
     #[arg(long, value_name = "FILE")]
@@ -126,18 +126,7 @@ fn parse_delay(text: &str) -> Result<(callsim_engine::io::MessageKind, u64), Str
     let (kind, time) = text
         .rsplit_once(':')
         .ok_or_else(|| format!("takes KIND:TIME, e.g. x.call.offer:3s, not {text:?}"))?;
-    Ok((super::call::parse_kind(kind)?, parse_time(time)?))
-}
-
-fn parse_percent(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
-    if (0.0..=100.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{value} is not a percentage from 0 to 100"))
-    }
+    Ok((super::call::parse_kind(kind)?, super::parse_time(time)?))
 }
 
 fn parse_ports(text: &str) -> Result<(u16, u16), String> {
@@ -159,20 +148,6 @@ fn parse_on_off(text: &str) -> Result<bool, String> {
         "off" => Ok(false),
         _ => Err(format!("takes on or off, not {text:?}")),
     }
-}
-
-/// A time as `2s`, `500ms` or plain seconds, in ms.
-fn parse_time(text: &str) -> Result<u64, String> {
-    let bad = || format!("takes a time such as 2s, 500ms or 1.5, not {text:?}");
-    let (number, scale) = match text.strip_suffix("ms") {
-        Some(ms) => (ms, 1.0),
-        None => (text.strip_suffix('s').unwrap_or(text), 1000.0),
-    };
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
-    if !(value.is_finite() && (0.0..=86_400.0).contains(&(value * scale / 1000.0))) {
-        return Err(bad());
-    }
-    Ok((value * scale).round() as u64)
 }
 
 /// Runs `callsim phone`; true if the call did what was asked.

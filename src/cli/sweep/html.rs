@@ -254,14 +254,7 @@ fn line_chart(
         let Ok(mut chart) = chart else {
             return svg_error(title);
         };
-        let label = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                categories.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let label = |x: &f64| category_label(categories, *x);
         let _ = chart
             .configure_mesh()
             .x_labels(n.min(40))
@@ -316,14 +309,7 @@ fn bar_chart(title: &str, categories: &[String], series: &[(&str, Vec<f64>, RGBC
         let Ok(mut chart) = chart else {
             return svg_error(title);
         };
-        let label = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                categories.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let label = |x: &f64| category_label(categories, *x);
         let _ = chart
             .configure_mesh()
             .x_labels(n.min(40))
@@ -360,6 +346,16 @@ fn bar_chart(title: &str, categories: &[String], series: &[(&str, Vec<f64>, RGBC
         let _ = root.present();
     }
     svg
+}
+
+/// The category at an axis position: its label at whole positions, nothing between them.
+fn category_label(categories: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 {
+        categories.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
 }
 
 fn svg_error(title: &str) -> String {

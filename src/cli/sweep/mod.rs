@@ -365,24 +365,7 @@ fn parse_shard(text: &str) -> Result<(u64, u64), CliError> {
 }
 
 fn parse_duration_ms(text: &str) -> Result<u64, CliError> {
-    let bad = || {
-        CliError::Usage(format!(
-            "--max-p90-connect takes a time such as 3s or 2500ms, not {text:?}"
-        ))
-    };
-    let t = text.trim();
-    let (number, scale) = if let Some(ms) = t.strip_suffix("ms") {
-        (ms, 1.0)
-    } else if let Some(s) = t.strip_suffix('s') {
-        (s, 1000.0)
-    } else {
-        return Err(bad());
-    };
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
-    if !(value.is_finite() && value >= 0.0) {
-        return Err(bad());
-    }
-    Ok((value * scale).round() as u64)
+    super::parse_time(text).map_err(|e| CliError::Usage(format!("--max-p90-connect {e}")))
 }
 
 /// Parses `callsim call`'s options, exactly as the command line does.
