@@ -160,7 +160,7 @@ fn shards_merged_equal_one_run_byte_for_byte() {
     let missing = merge(&files[..2], &dir("sweep-missing"));
     assert_eq!(missing.status.code(), Some(2));
     assert!(
-        text(&missing.stderr).contains("a shard is missing"),
+        text(&missing.stderr).contains("a shard is missing (missing: --shard 2/3)"),
         "{}",
         text(&missing.stderr)
     );
@@ -182,6 +182,7 @@ fn bad_grids_get_errors_naming_the_option_or_line_and_thresholds_set_the_exit_st
     for (args, says) in [
         (&["sweep", "--media-loss", "0..30/0"][..], "--media-loss"),
         (&["sweep", "--media-loss", "150"][..], "outside 0 to 100"),
+        (&["sweep", "--media-loss", "-5"][..], "outside 0 to 100"),
         (
             &["sweep", "--callkit", "maybe"][..],
             "--callkit takes on, off",

@@ -347,7 +347,17 @@ impl Tracer for EventTracer {
             };
             emit(&self.events, &TraceRecord::new(now, sent));
         }
-        if let Output::Chat(CoreEvent::MessageError { text, .. }) = output {
+        // A message the core refused: an error of its own, or a parse error saved as a
+        // message-error item (CIRcvMsgError).
+        let refused = match output {
+            Output::Chat(CoreEvent::MessageError { text, .. }) => Some(text.clone()),
+            Output::Chat(CoreEvent::NewChatItem(item)) => match &item.content {
+                callsim_engine::chat::ItemContent::MsgError(text) => Some(text.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(text) = refused {
             *self.refused.lock().unwrap_or_else(PoisonError::into_inner) += 1;
             let error = Event::Error {
                 t: now.0,

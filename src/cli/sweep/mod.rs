@@ -34,59 +34,59 @@ pub struct SweepArgs {
     #[command(subcommand)]
     pub command: Option<SweepCommand>,
     /// World: turmoil, memory (a list sweeps both).
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub world: Option<String>,
     /// WebRTC stack: sim, real.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub webrtc: Option<String>,
     /// Call media: audio, video.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub media: Option<String>,
     /// CallKit on both phones: on, off.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub callkit: Option<String>,
     /// China mode (no CallKit) on both phones: off, on.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub china: Option<String>,
     /// Both phones allow direct peer-to-peer media: off (relay-only, SimpleX's default), on.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub direct: Option<String>,
     /// The callee's app: foreground, background, suspended, not-running.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub callee_app: Option<String>,
     /// Relay-link latency, ms.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub relay_latency: Option<String>,
     /// Relay-link loss, %.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub relay_loss: Option<String>,
     /// The relay restarts this many seconds after the call button.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub relay_restart: Option<String>,
     /// A relay-link outage: WHO:AT:FOR (caller or callee, seconds after the call button,
     /// seconds long), or none; e.g. none,callee:1:5,callee:1:30.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub relay_outage: Option<String>,
     /// Media one-way latency, ms.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub media_latency: Option<String>,
     /// Media jitter, ms.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub media_jitter: Option<String>,
     /// Media loss, % (e.g. 0..30/5: 0 to 30 in steps of 5).
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub media_loss: Option<String>,
     /// Media loss bursts, packets on average (0: independent losses).
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub media_burst: Option<String>,
     /// Push delay to the callee, s.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub push_delay: Option<String>,
     /// The callee's chat start time when woken, s.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub chat_start: Option<String>,
     /// How long the callee waits before answering, s.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub answer_delay: Option<String>,
     /// A grid file (TOML): conditions as keys (`media-loss = "0..30/5"`), and `seeds`,
     /// `first-seed`, `talk`, `buckets`; options on the command line win.
@@ -102,7 +102,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub talk: Option<f64>,
     /// Histogram buckets for ring and connect times, ms (upper bounds).
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub buckets: Option<String>,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
@@ -646,6 +646,7 @@ fn merge(
     let thresholds = Thresholds::of(args)?;
     let mut spec: Option<Spec> = None;
     let mut calls: Vec<CallRecord> = Vec::new();
+    let mut shards: Vec<(u64, u64)> = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|source| CliError::Read {
             path: file.display().to_string(),
@@ -676,6 +677,7 @@ fn merge(
             }
             Some(_) => {}
         }
+        shards.extend(part.shard);
         calls.extend(part.calls);
     }
     let Some(spec) = spec else {
@@ -694,8 +696,18 @@ fn merge(
         )));
     }
     if calls.len() != expected {
+        let missing = match shards.first() {
+            Some(&(_, n)) if shards.iter().all(|&(_, m)| m == n) => {
+                let gone: Vec<String> = (0..n)
+                    .filter(|i| !shards.iter().any(|&(j, _)| j == *i))
+                    .map(|i| format!("{i}/{n}"))
+                    .collect();
+                format!(" (missing: --shard {})", gone.join(", "))
+            }
+            _ => String::new(),
+        };
         return Err(CliError::Usage(format!(
-            "the files hold {} of the sweep's {expected} calls: a shard is missing",
+            "the files hold {} of the sweep's {expected} calls: a shard is missing{missing}",
             calls.len()
         )));
     }
