@@ -211,11 +211,28 @@ pub enum SendFault {
     Hold(MessageKind),
 }
 
-/// What a hold fault keeps back, and whether it was let go.
+/// Messages a hold or delay fault keeps back, each with when it goes (ms since the start;
+/// `None`: never), in the order the phone sent them. The run loop sends what is due.
 #[derive(Default)]
-struct Held {
-    messages: Mutex<Vec<String>>,
-    released: std::sync::atomic::AtomicBool,
+struct KeptBack(Mutex<Vec<(Option<u64>, String)>>);
+
+impl KeptBack {
+    fn keep(&self, due: Option<u64>, body: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((due, body));
+    }
+
+    /// Takes what is due at `t`, in order.
+    fn due(&self, t: u64) -> Vec<String> {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *kept)
+            .into_iter()
+            .partition(|(at, _)| at.is_some_and(|at| at <= t));
+        *kept = later;
+        due.into_iter().map(|(_, body)| body).collect()
+    }
 }
 
 impl Default for PhoneOptions {
@@ -384,7 +401,8 @@ struct LineSmp {
     lines: std::sync::mpsc::Sender<String>,
     faults: Vec<SendFault>,
     events: Events,
-    held: Arc<Held>,
+    kept: Arc<KeptBack>,
+    release_after_ms: Option<u64>,
 }
 
 impl SmpClient for LineSmp {
@@ -410,8 +428,7 @@ impl SmpClient for LineSmp {
                     return;
                 }
                 SendFault::Hold(k)
-                    if k == kind
-                        && !self.held.released.load(std::sync::atomic::Ordering::SeqCst) =>
+                    if k == kind && self.release_after_ms.is_none_or(|at| now.0 < at) =>
                 {
                     emit(
                         &self.events,
@@ -421,11 +438,7 @@ impl SmpClient for LineSmp {
                             fault: "held".into(),
                         },
                     );
-                    self.held
-                        .messages
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(body);
+                    self.kept.keep(self.release_after_ms, body);
                     return;
                 }
                 SendFault::Delay(k, ms) if k == kind => {
@@ -437,12 +450,7 @@ impl SmpClient for LineSmp {
                             fault: format!("delayed {ms} ms"),
                         },
                     );
-                    let lines = self.lines.clone();
-                    std::thread::spawn(move || {
-                        // Real time on purpose: this phone runs on the real network.
-                        std::thread::sleep(Duration::from_millis(ms));
-                        let _ = lines.send(body);
-                    });
+                    self.kept.keep(Some(now.0 + ms), body);
                     return;
                 }
                 _ => {}
@@ -600,7 +608,7 @@ async fn run(
     });
     tokio::spawn(engine);
     let refused = Arc::new(Mutex::new(0));
-    let held = Arc::new(Held::default());
+    let kept = Arc::new(KeptBack::default());
     let backends = Backends {
         callkit: Box::new(callkit.clone()),
         audio: Box::new(audio),
@@ -609,7 +617,8 @@ async fn run(
             name: options.name.clone(),
             peer: options.peer.clone(),
             lines: out.clone(),
-            held: held.clone(),
+            kept: kept.clone(),
+            release_after_ms: options.release_after_ms,
             faults: options.faults.clone(),
             events: events.clone(),
         }),
@@ -701,23 +710,17 @@ async fn run(
             }
         }
         let t = now();
-        if let Some(at) = options.release_after_ms
-            && t.0 >= at
-            && !held
-                .released
-                .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            let messages =
-                std::mem::take(&mut *held.messages.lock().unwrap_or_else(PoisonError::into_inner));
+        let due = kept.due(t.0);
+        if !due.is_empty() {
             emit(
                 &events,
                 &Event::Fault {
                     t: t.0,
                     kind: "",
-                    fault: format!("released {} held message(s)", messages.len()),
+                    fault: format!("released {} held message(s)", due.len()),
                 },
             );
-            for message in messages {
+            for message in due {
                 let _ = out.send(message);
             }
         }

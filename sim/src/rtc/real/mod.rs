@@ -607,21 +607,21 @@ impl Engine {
                 self.addresses.clone(),
                 Some(Arc::clone(faults)),
             )),
-            Network::Loopback => Arc::new(webrtc::runtime::TokioRuntime),
-            Network::Bound { ip, faults, .. } => match faults {
-                Some(faults) => Arc::new(runtime::LossyRuntime::new(
-                    Arc::new(webrtc::runtime::TokioRuntime),
-                    *ip,
-                    Arc::clone(faults),
-                )),
-                None => Arc::new(webrtc::runtime::TokioRuntime),
-            },
+            Network::Loopback | Network::Bound { .. } => Arc::new(webrtc::runtime::TokioRuntime),
         };
         let events = self.events.clone();
         let on_exit = Arc::new(move || {
             let _ = events.send((id, Event::DriverExited));
         });
-        Arc::new(WatchedRuntime::new(inner, on_exit, kill))
+        let watched = WatchedRuntime::new(inner, on_exit, kill);
+        Arc::new(match &self.task.network {
+            Network::Bound {
+                ip,
+                faults: Some(faults),
+                ..
+            } => watched.with_send_loss(*ip, Arc::clone(faults)),
+            _ => watched,
+        })
     }
 
     /// Closes the session's peer connection, if any (its driver's exit is then expected).

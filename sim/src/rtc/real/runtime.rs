@@ -292,6 +292,9 @@ pub struct WatchedRuntime {
     inner: Arc<dyn Runtime>,
     on_exit: Arc<dyn Fn() + Send + Sync>,
     kill: KillSwitch,
+    /// Loss on the sends of the sockets it wraps, for the real network (turmoil's sockets
+    /// apply the world's loss themselves): this host's address and the loss.
+    send_loss: Option<(IpAddr, MediaFaults)>,
 }
 
 impl std::fmt::Debug for WatchedRuntime {
@@ -311,7 +314,15 @@ impl WatchedRuntime {
             inner,
             on_exit,
             kill,
+            send_loss: None,
         }
+    }
+
+    /// The UDP sockets it wraps, at `my_ip`, lose the datagrams `faults` says on the way out
+    /// (`callsim phone --media-loss`).
+    pub fn with_send_loss(mut self, my_ip: IpAddr, faults: MediaFaults) -> Self {
+        self.send_loss = Some((my_ip, faults));
+        self
     }
 }
 
@@ -332,7 +343,15 @@ impl Runtime for WatchedRuntime {
     }
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
-        self.inner.wrap_udp_socket(socket)
+        let inner = self.inner.wrap_udp_socket(socket)?;
+        Ok(match &self.send_loss {
+            Some((my_ip, faults)) => Arc::new(LossyUdpSocket {
+                inner,
+                my_ip: *my_ip,
+                faults: Arc::clone(faults),
+            }),
+            None => inner,
+        })
     }
 
     fn wrap_tcp_listener(
@@ -378,32 +397,6 @@ impl Runtime for WatchedRuntime {
 
     fn name(&self) -> &'static str {
         self.inner.name()
-    }
-}
-
-/// A real runtime whose UDP sockets lose what `faults` says on the way out: the phone's own
-/// media loss on the real network (`callsim phone --media-loss`).
-#[derive(Clone)]
-pub struct LossyRuntime {
-    inner: Arc<dyn Runtime>,
-    my_ip: IpAddr,
-    faults: MediaFaults,
-}
-
-impl std::fmt::Debug for LossyRuntime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LossyRuntime({:?})", self.inner)
-    }
-}
-
-impl LossyRuntime {
-    /// `inner`, its sockets at `my_ip` dropping each datagram `faults` says is lost.
-    pub fn new(inner: Arc<dyn Runtime>, my_ip: IpAddr, faults: MediaFaults) -> Self {
-        LossyRuntime {
-            inner,
-            my_ip,
-            faults,
-        }
     }
 }
 
@@ -439,64 +432,5 @@ impl AsyncUdpSocket for LossyUdpSocket {
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
         self.inner.poll_recv(cx, bufs, meta)
-    }
-}
-
-impl Runtime for LossyRuntime {
-    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
-        self.inner.spawn(future)
-    }
-
-    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
-        Ok(Arc::new(LossyUdpSocket {
-            inner: self.inner.wrap_udp_socket(socket)?,
-            my_ip: self.my_ip,
-            faults: Arc::clone(&self.faults),
-        }))
-    }
-
-    fn wrap_tcp_listener(
-        &self,
-        listener: std::net::TcpListener,
-    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
-        self.inner.wrap_tcp_listener(listener)
-    }
-
-    fn connect_tcp<'a>(
-        &'a self,
-        remote_addr: SocketAddr,
-    ) -> Pin<Box<dyn Future<Output = io::Result<Arc<dyn AsyncTcpStream>>> + Send + 'a>> {
-        self.inner.connect_tcp(remote_addr)
-    }
-
-    fn resolve_host<'a>(
-        &'a self,
-        host: &'a str,
-    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
-        self.inner.resolve_host(host)
-    }
-
-    fn now(&self) -> std::time::Instant {
-        self.inner.now()
-    }
-
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        self.inner.sleep(duration)
-    }
-
-    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
-        self.inner.interval(period)
-    }
-
-    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
-        self.inner.block_on(future);
-    }
-
-    fn yield_now(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        self.inner.yield_now()
-    }
-
-    fn name(&self) -> &'static str {
-        self.inner.name()
     }
 }
