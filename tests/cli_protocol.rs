@@ -422,6 +422,8 @@ fn call_on_the_real_network_prints_the_same_kind_of_timeline() {
     assert!(last.contains("talked 1.0s, ended"), "{last}");
     assert!(last.contains("Bob: incoming call: ended (00:01)"), "{last}");
     assert!(last.contains("real network (127.0.0.1)"), "{last}");
+    // SimpleX's default relay-only policy: through the TURN server the call starts.
+    assert!(last.contains("through TURN at 127.0.0.1:"), "{last}");
     let frames: u64 = last
         .split("received ")
         .nth(1)
@@ -449,13 +451,19 @@ fn bench_real_webrtc_connects_real_calls_and_prints_its_figures() {
             "median_connect_wall_ms",
             "median_connect_sim_ms",
             "p90_connect_wall_ms",
-            "p90_connect_sim_ms"
+            "p90_connect_sim_ms",
+            "turn_median_connect_wall_ms",
+            "turn_median_connect_sim_ms",
+            "turn_p90_connect_wall_ms",
+            "turn_p90_connect_sim_ms"
         ]
     );
     assert_eq!(figures[0].1, 3.0);
-    // Invite, ring, answer, offer and answer through the relay, ICE and DTLS: well under 2 s.
+    // Invite, ring, answer, offer and answer through the relay, ICE and DTLS: well under 2 s,
+    // peer to peer and through TURN.
     assert!((300.0..2_000.0).contains(&figures[2].1), "{stdout}");
-    assert!(figures[1].1 > 0.0, "{stdout}");
+    assert!((300.0..2_000.0).contains(&figures[6].1), "{stdout}");
+    assert!(figures[1].1 > 0.0 && figures[5].1 > 0.0, "{stdout}");
 }
 
 /// The CallKit answer race from one command line (errata A1): a push-woken callee whose chat

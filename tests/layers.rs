@@ -148,6 +148,7 @@ fn the_sans_io_machines_name_no_runtime() {
         "rtc/endpoint/wire.rs",
         "rtc/endpoint/tests.rs",
         "rtc/turn.rs",
+        "rtc/real_turn.rs",
         "rtc/timers.rs",
         "rtc/receive.rs",
         "paths.rs",

@@ -487,7 +487,7 @@ fn a_held_invitation_rings_the_callee_only_after_its_release() {
         .and_then(|e| e["t"].as_u64())
         .expect("Bob's phone rang");
     assert!(rang >= 1_500, "Bob rang at {rang} ms, before the release");
-    // Alice's host candidate took a port of her --ports range: decode what she sent.
+    // Alice's media socket took a port of her --ports range: decode what she sent.
     let sent: String = alice
         .iter()
         .filter(|e| e["type"] == "output" && e["output"]["type"] == "send")
@@ -509,15 +509,17 @@ fn a_held_invitation_rings_the_callee_only_after_its_release() {
         .expect("written");
     let decoded =
         String::from_utf8_lossy(&decode.wait_with_output().expect("decoded").stdout).into_owned();
+    // Relay-only (the default): her relay candidate's related address is her media socket.
     let port = decoded
-        .split("typ host")
-        .next()
-        .and_then(|before| before.split_whitespace().last())
+        .split("typ relay")
+        .nth(1)
+        .and_then(|after| after.split("rport ").nth(1))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|p| p.parse::<u16>().ok())
-        .expect("a host candidate");
+        .unwrap_or_else(|| panic!("a relay candidate in {decoded}"));
     assert!(
         (51_100..=51_120).contains(&port),
-        "host candidate on port {port}"
+        "media socket on port {port}"
     );
 }
 
@@ -560,4 +562,81 @@ fn phone_options_parse_as_documented_and_bad_ones_are_usage_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+/// The candidate pair a phone's WebRTC client reported when the call connected.
+fn pair(events: &[serde_json::Value]) -> (String, String) {
+    let connected = events
+        .iter()
+        .find(|e| {
+            e["type"] == "input"
+                && e["input"]["type"] == "webRtc"
+                && e["input"]["value"]["response"]["type"] == "connected"
+        })
+        .expect("a connected response");
+    let info = &connected["input"]["value"]["response"]["connectionInfo"];
+    let kind = |key: &str| info[key].as_str().unwrap_or("none").to_owned();
+    (kind("localCandidate"), kind("remoteCandidate"))
+}
+
+/// The `turn` event: the server's URL and whether the phone started it.
+fn turn_event(events: &[serde_json::Value]) -> Option<(String, bool)> {
+    events.iter().find(|e| e["type"] == "turn").map(|e| {
+        (
+            e["url"].as_str().unwrap_or_default().to_owned(),
+            e["started"] == true,
+        )
+    })
+}
+
+/// SimpleX's default relay-only policy with a `callsim turn` server between the phones:
+/// both relay through it (`WebRTCClient.swift`, `createPeerConnection`).
+#[test]
+fn relay_only_phones_call_through_a_callsim_turn_server() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_callsim"))
+        .args(["turn", "--listen", "127.0.0.1:0", "--stop-after", "60s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the TURN server starts");
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("its first line");
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("turn:"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    let (a, b, a_events, b_events) = over_socket(
+        &["--call", "audio", "--hang-up-after", "3s", "--turn", &url],
+        &["--answer-after", "300ms", "--turn", &url],
+        "turn-server",
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!((a, b), (0, 0), "exit statuses");
+    for events in [events(&a_events), events(&b_events)] {
+        assert_media_both_ways(&events, false);
+        assert_eq!(turn_event(&events), Some((url.clone(), false)));
+        assert_eq!(pair(&events), ("relay".into(), "relay".into()));
+    }
+}
+
+/// Without --turn a relay-only phone relays through a server of its own; --direct goes peer
+/// to peer and starts none.
+#[test]
+fn a_phone_relays_through_its_own_turn_server_unless_direct() {
+    let (a, b, a_events, b_events) = over_socket(
+        &["--call", "audio", "--hang-up-after", "2s"],
+        &["--direct"],
+        "own-turn",
+    );
+    assert_eq!((a, b), (0, 0), "exit statuses");
+    let (alice, bob) = (events(&a_events), events(&b_events));
+    let (url, started) = turn_event(&alice).expect("Alice's TURN server");
+    assert!(url.starts_with("turn:127.0.0.1:") && started, "{url}");
+    assert_eq!(turn_event(&bob), None, "a direct phone uses no TURN server");
+    // Alice relays; Bob, allowed to go direct, reaches her relayed address from his host one.
+    assert_eq!(pair(&alice), ("relay".into(), "host".into()));
+    assert_eq!(pair(&bob), ("host".into(), "relay".into()));
 }

@@ -15,6 +15,7 @@ use callsim_engine::app::AppCallState;
 use callsim_engine::backend::{Inbox, SmpClient};
 use callsim_engine::driver::{self, Backends, Driver, Tracer};
 use callsim_engine::ids::ContactId;
+use callsim_engine::io::webrtc::{ConnectionInfo, WebRtcResponse};
 use callsim_engine::io::{
     Input, LifecycleEvent, MessageKind, Output, PhoneConfig, UiEvent, UserAction,
 };
@@ -27,8 +28,12 @@ use callsim_mocks::backends::{
 use callsim_mocks::relay::contact_id;
 use callsim_mocks::{FakeAudioSession, FakeRinger};
 
+use std::net::{IpAddr, SocketAddr};
+
 use crate::rtc::RtcStats;
 use crate::rtc::real::{self as realrtc, Network, RealRtcTask};
+use crate::rtc::real_turn::{TURN_PASSWORD, TURN_USERNAME, TurnServerConfig};
+use crate::rtc::turn_serve::spawn_real;
 use crate::trace::{TraceEvent, TraceRecord};
 
 /// How the callee answers.
@@ -57,6 +62,9 @@ pub struct LoopbackCall {
     pub seed: u64,
     /// One-way latency of each phone's link to the in-process relay, in ms.
     pub relay_latency_ms: u64,
+    /// Which phones use the relay-only ICE policy (SimpleX's default): their media goes
+    /// through a real TURN server this call starts on 127.0.0.1.
+    pub relay_only: [bool; 2],
 }
 
 /// What happened.
@@ -74,6 +82,28 @@ pub struct LoopbackOutcome {
     pub stats: [RtcStats; 2],
     /// Backend panics across both drivers (0 unless something is broken).
     pub backend_panics: u64,
+    /// The TURN server's address, when a phone relayed.
+    pub turn: Option<std::net::SocketAddr>,
+}
+
+impl LoopbackOutcome {
+    /// The candidate pair the phone's WebRTC client reported when the call connected.
+    pub fn connection_info(&self, phone: &str) -> Option<ConnectionInfo> {
+        self.trace
+            .iter()
+            .rev()
+            .find_map(|record| match &record.event {
+                TraceEvent::Input {
+                    phone: name,
+                    input:
+                        Input::WebRtc {
+                            response: WebRtcResponse::Connected { connection_info },
+                            ..
+                        },
+                } if name == phone => Some(*connection_info),
+                _ => None,
+            })
+    }
 }
 
 type Trace = Arc<Mutex<Vec<TraceRecord>>>;
@@ -214,24 +244,31 @@ impl LoopbackCall {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
-        Ok(runtime.block_on(self.run()))
+        runtime.block_on(self.run())
     }
 
     /// Runs the call; needs a tokio runtime with time and I/O enabled.
-    pub async fn run(&self) -> LoopbackOutcome {
+    pub async fn run(&self) -> Result<LoopbackOutcome, String> {
         let trace: Trace = Arc::default();
         let relay = InProcessRelay::new(self.relay_latency_ms, 300);
         // Real time on purpose: this call runs on the real network, outside any simulation.
         let origin = tokio::time::Instant::now();
         let now = || Timestamp(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let turn = if self.relay_only.contains(&true) {
+            match start_turn().await {
+                Ok(config) => Some(config),
+                Err(error) => return Err(format!("cannot start the TURN server: {error}")),
+            }
+        } else {
+            None
+        };
         let mut phones = Vec::new();
         for id in 0..2 {
             let (name, peer) = (&self.names[id], &self.names[1 - id]);
             let (inbox, receiver) = driver::channel();
             let shared: Arc<dyn Inbox> = Arc::new(inbox.clone());
             let mut config = PhoneConfig::new(name, self.seed.wrapping_add(id as u64));
-            // No TURN server on the loopback network: the phones call peer to peer.
-            config.relay_policy = false;
+            config.relay_policy = self.relay_only[id];
             let mut platform = FakePlatform::default();
             if id == 1 && self.answer == Answer::App {
                 config.callkit_enabled = false;
@@ -250,6 +287,7 @@ impl LoopbackCall {
                 wrong_key: crate::rtc::WrongKey::default(),
                 platform: callsim_engine::crypto::MediaPlatform::Ios,
                 network: Network::Loopback,
+                turn: turn.clone(),
             });
             tokio::spawn(engine);
             let backends = Backends {
@@ -334,13 +372,22 @@ impl LoopbackCall {
         }
         let mut trace = std::mem::take(&mut *trace.lock().unwrap_or_else(PoisonError::into_inner));
         trace.sort_by_key(|r| r.t);
-        LoopbackOutcome {
+        Ok(LoopbackOutcome {
             trace,
             rang,
             connected_at,
             items,
             stats,
             backend_panics,
-        }
+            turn: turn.map(|t| t.addr),
+        })
     }
+}
+
+/// Starts a real TURN server on 127.0.0.1 (a port the system picks) on the ambient runtime.
+pub async fn start_turn() -> std::io::Result<TurnServerConfig> {
+    let loopback = IpAddr::from([127, 0, 0, 1]);
+    let users = vec![(TURN_USERNAME.to_owned(), TURN_PASSWORD.to_owned())];
+    let (addr, _server) = spawn_real(SocketAddr::new(loopback, 0), loopback, users).await?;
+    Ok(TurnServerConfig::simplex(addr))
 }

@@ -11,7 +11,7 @@
 //! [`RealRtc`]: crate::rtc::real::RealRtc
 
 use std::io::{BufRead, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -31,6 +31,8 @@ use serde::Serialize;
 
 use crate::rtc::RtcStats;
 use crate::rtc::real::{self as realrtc, Network, RealRtcTask};
+use crate::rtc::real_turn::{TURN_PASSWORD, TURN_USERNAME, TurnServerConfig};
+use crate::rtc::turn_serve::spawn_real;
 use crate::trace::{TraceEvent, TraceRecord};
 
 /// The peer's contact id in this phone's chat.
@@ -70,8 +72,7 @@ pub struct PhoneOptions {
     pub callkit: bool,
     /// China mode (no CallKit).
     pub china: bool,
-    /// Relay-only ICE (SimpleX's default); needs a TURN server, which this phone has none of
-    /// yet, so direct is the default here.
+    /// Relay-only ICE, SimpleX's default: media goes through `turn`.
     pub relay_only: bool,
     /// The address to gather host candidates on.
     pub bind: IpAddr,
@@ -93,6 +94,9 @@ pub struct PhoneOptions {
     pub release_after_ms: Option<u64>,
     /// The UDP ports the media socket may take (`None`: any).
     pub ports: Option<(u16, u16)>,
+    /// The TURN server relay-only calls use; `None`: with `relay_only`, the phone starts its
+    /// own on `bind`.
+    pub turn: Option<TurnServerConfig>,
 }
 
 /// One step of a phone's script, from the scenario language.
@@ -247,7 +251,7 @@ impl Default for PhoneOptions {
             hang_up_after_ms: None,
             callkit: true,
             china: false,
-            relay_only: false,
+            relay_only: true,
             bind: IpAddr::from([127, 0, 0, 1]),
             timeout_ms: 60_000,
             max_line: 1 << 20,
@@ -257,6 +261,7 @@ impl Default for PhoneOptions {
             media_loss_pct: 0.0,
             release_after_ms: None,
             ports: None,
+            turn: None,
         }
     }
 }
@@ -325,6 +330,12 @@ enum Event<'a> {
         t: u64,
         line: usize,
         result: &'a str,
+    },
+    /// The TURN server relay-only calls use; `started`: this phone's own.
+    Turn {
+        t: u64,
+        url: String,
+        started: bool,
     },
 }
 
@@ -552,7 +563,30 @@ pub fn run_blocking(
             }
         }
     });
-    let summary = runtime.block_on(run(options, events.clone(), line_rx, out_tx));
+    // SimpleX's relay-only policy needs a TURN server: this phone's own, unless one is given.
+    let turn = match &options.turn {
+        Some(turn) => Some(turn.clone()),
+        None if options.relay_only => {
+            let users = vec![(TURN_USERNAME.to_owned(), TURN_PASSWORD.to_owned())];
+            let listen = SocketAddr::new(options.bind, 0);
+            let (addr, _server) = runtime
+                .block_on(async { spawn_real(listen, options.bind, users).await })
+                .map_err(|e| format!("cannot start the TURN server on {}: {e}", options.bind))?;
+            Some(TurnServerConfig::simplex(addr))
+        }
+        None => None,
+    };
+    if let Some(turn) = turn.as_ref().filter(|_| options.relay_only) {
+        emit(
+            &events,
+            &Event::Turn {
+                t: 0,
+                url: turn.url(),
+                started: options.turn.is_none(),
+            },
+        );
+    }
+    let summary = runtime.block_on(run(options, turn, events.clone(), line_rx, out_tx));
     // The writer ends once every sender is gone; the input thread may still block on a read,
     // and is left to the process's end.
     let _ = writer.join();
@@ -568,6 +602,7 @@ pub fn run_blocking(
 
 async fn run(
     options: &PhoneOptions,
+    turn: Option<TurnServerConfig>,
     events: Events,
     mut lines: tokio::sync::mpsc::UnboundedReceiver<Line>,
     out: std::sync::mpsc::Sender<String>,
@@ -605,6 +640,7 @@ async fn run(
             faults: media_faults(options),
             ports: options.ports,
         },
+        turn,
     });
     tokio::spawn(engine);
     let refused = Arc::new(Mutex::new(0));

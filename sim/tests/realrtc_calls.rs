@@ -1,6 +1,7 @@
 //! Calls through the real WebRTC stack (webrtc-rs 0.21) inside the turmoil world.
 
 use callsim_engine::io::UserAction;
+use callsim_engine::io::webrtc::CandidateType;
 use callsim_engine::protocol::CallMediaType::{self, Audio, Video};
 use callsim_sim::world::{TurmoilWorld, WorldBuilder};
 use callsim_sim::{PhoneId, World};
@@ -283,5 +284,63 @@ fn a_second_call_on_the_same_phones_gets_a_fresh_connection() {
     assert_eq!(
         w.call_item(BOB, ALICE).as_deref(),
         Some("incoming call: ended (00:02)")
+    );
+}
+
+/// SimpleX's default ICE policy on the real stack: both phones relay-only, through the world's
+/// real TURN server (RFC 8656 over UDP, turn-server-proto), with the direct path blocked so
+/// nothing could go peer to peer. `WebRTCClient.swift` (`createPeerConnection`,
+/// `iceTransportPolicy = relay ? .relay : .all`).
+#[test]
+fn relay_only_real_calls_go_through_the_turn_server_with_decrypted_media_both_ways() {
+    let mut builder = WorldBuilder::new(5);
+    for name in ["Alice", "Bob"] {
+        let phone = builder.phone(name);
+        phone.real_webrtc = true;
+        phone.config.relay_policy = true;
+    }
+    let mut w = builder.build();
+    w.set_direct_path_blocked(ALICE, BOB, true);
+    connect(&mut w, Video);
+    // ICE connects the call (errata A15); the candidate pair comes once DTLS is up.
+    let both = |w: &TurmoilWorld| {
+        [ALICE, BOB]
+            .iter()
+            .all(|&id| w.connection_info(id).is_some())
+    };
+    assert!(w.advance_until(2_000, both).expect("runs"));
+    for id in [ALICE, BOB] {
+        let info = w.connection_info(id).expect("connected");
+        assert_eq!(
+            (info.local_candidate, info.remote_candidate),
+            (Some(CandidateType::Relay), Some(CandidateType::Relay)),
+            "{} {info:?}",
+            w.name(id)
+        );
+    }
+    w.advance(5_000).expect("runs");
+    for id in [ALICE, BOB] {
+        let stats = w.rtc_stats(id);
+        assert!(
+            stats.audio_frames_received >= 200,
+            "{} {stats:?}",
+            w.name(id)
+        );
+        assert!(
+            stats.video_frames_received >= 100,
+            "{} {stats:?}",
+            w.name(id)
+        );
+        assert_eq!(
+            stats.frames_decrypted,
+            stats.audio_frames_received + stats.video_frames_received
+        );
+        assert_eq!(stats.undecryptable_frames, 0);
+    }
+    // The relayed path is the pair's media path: blocking it ends the call.
+    w.set_media_blocked(ALICE, BOB, true);
+    assert!(
+        w.advance_until(12_000, |w| !w.connected(ALICE, BOB))
+            .expect("runs")
     );
 }

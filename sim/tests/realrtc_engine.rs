@@ -79,6 +79,7 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
         wrong_key: callsim_sim::rtc::WrongKey::default(),
         platform: callsim_engine::crypto::MediaPlatform::Ios,
         network: Network::Loopback,
+        turn: None,
     });
     tokio::spawn(engine);
     let now = Timestamp(0);

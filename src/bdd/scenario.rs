@@ -253,14 +253,6 @@ impl ScenarioState {
                 return Err("no phones: start with \"Given Alice and Bob are contacts\"".into());
             }
             if self.real_webrtc {
-                if let Some(relayed) = builder.phones().iter().find(|p| p.config.relay_policy) {
-                    return Err(format!(
-                        "{} always relays calls through TURN, but the real WebRTC stack has no \
-                         TURN server to relay through: webrtc-rs 0.21 ships only a TURN client, \
-                         so relay-only scenarios run on SimRtc",
-                        relayed.config.name
-                    ));
-                }
                 for id in PhoneId::all(builder.phones().len()) {
                     builder.setup(id).real_webrtc = true;
                 }

@@ -257,18 +257,24 @@ pub struct RealWebrtcFigures {
 }
 
 /// Connects `calls` real webrtc-rs calls under turmoil, a fresh simulation each, on this
-/// thread; the clock runs from the call button to both phones connected.
-pub fn real_webrtc(calls: u64, progress: &mut impl Write) -> Result<RealWebrtcFigures, String> {
+/// thread; the clock runs from the call button to both phones connected. With `turn` both
+/// phones are relay-only (SimpleX's default) and connect through the world's TURN server;
+/// otherwise peer to peer.
+pub fn real_webrtc(
+    calls: u64,
+    turn: bool,
+    progress: &mut impl Write,
+) -> Result<RealWebrtcFigures, String> {
     let mut wall = Vec::new();
     let mut sim = Vec::new();
     let step = (calls / 10).max(1);
+    let how = if turn { "through TURN" } else { "peer to peer" };
     for n in 0..calls {
         let mut builder = WorldBuilder::new(n + 1).trace(false);
-        // The real stack has no TURN server in the world: these calls go peer to peer.
         for name in ["Alice", "Bob"] {
             let phone = builder.phone(name);
             phone.real_webrtc = true;
-            phone.config.relay_policy = false;
+            phone.config.relay_policy = turn;
         }
         let mut w = builder.build();
         let fail = |e: callsim_sim::WorldError| format!("call {n}: {e}");
@@ -289,7 +295,7 @@ pub fn real_webrtc(calls: u64, progress: &mut impl Write) -> Result<RealWebrtcFi
         wall.push(started.elapsed().as_secs_f64() * 1000.0);
         sim.push((w.now().0 - sim_started.0) as f64);
         if (n + 1) % step == 0 {
-            let _ = writeln!(progress, "real-webrtc: {} of {calls} calls", n + 1);
+            let _ = writeln!(progress, "real-webrtc: {} of {calls} calls {how}", n + 1);
         }
     }
     wall.sort_by(f64::total_cmp);
@@ -310,29 +316,38 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Prints the figures one per line, as `name: value`.
-pub fn print_real_webrtc(figures: &RealWebrtcFigures, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "calls: {}", figures.calls)?;
-    writeln!(
-        out,
-        "median_connect_wall_ms: {:.2}",
-        percentile(&figures.connect_wall_ms, 0.5)
-    )?;
-    writeln!(
-        out,
-        "median_connect_sim_ms: {:.0}",
-        percentile(&figures.connect_sim_ms, 0.5)
-    )?;
-    writeln!(
-        out,
-        "p90_connect_wall_ms: {:.2}",
-        percentile(&figures.connect_wall_ms, 0.9)
-    )?;
-    writeln!(
-        out,
-        "p90_connect_sim_ms: {:.0}",
-        percentile(&figures.connect_sim_ms, 0.9)
-    )
+/// Prints the figures one per line, as `name: value`: peer to peer, then through TURN (the
+/// same names with `turn_` before them).
+pub fn print_real_webrtc(
+    direct: &RealWebrtcFigures,
+    turn: &RealWebrtcFigures,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    writeln!(out, "calls: {}", direct.calls)?;
+    for (prefix, figures) in [("", direct), ("turn_", turn)] {
+        let (wall, sim) = (&figures.connect_wall_ms, &figures.connect_sim_ms);
+        writeln!(
+            out,
+            "{prefix}median_connect_wall_ms: {:.2}",
+            percentile(wall, 0.5)
+        )?;
+        writeln!(
+            out,
+            "{prefix}median_connect_sim_ms: {:.0}",
+            percentile(sim, 0.5)
+        )?;
+        writeln!(
+            out,
+            "{prefix}p90_connect_wall_ms: {:.2}",
+            percentile(wall, 0.9)
+        )?;
+        writeln!(
+            out,
+            "{prefix}p90_connect_sim_ms: {:.0}",
+            percentile(sim, 0.9)
+        )?;
+    }
+    Ok(())
 }
 
 /// The figures of `callsim bench bdd`.

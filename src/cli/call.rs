@@ -444,7 +444,6 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, CallCommandError> {
         ("--callee-app", args.callee_app != AppArg::Foreground),
         ("--china", args.china.is_some()),
         ("--callkit-off", args.callkit_off.is_some()),
-        ("--direct", args.direct.is_some()),
         ("--answer-delay", args.answer_delay > 0.0),
     ];
     if let Some((flag, _)) = simulated_only.iter().find(|(_, set)| *set) {
@@ -465,8 +464,15 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, CallCommandError> {
         },
         seed: args.seed,
         relay_latency_ms: args.relay_latency,
+        relay_only: [CALLER, CALLEE].map(|id| !args.direct.is_some_and(|d| d.includes(id))),
     };
     let done = call.run_blocking().map_err(CallCommandError::Network)?;
+    let path = match (done.turn, done.connection_info(&args.from)) {
+        (Some(turn), Some(info)) if info.relayed() => format!("through TURN at {turn}"),
+        (_, Some(_)) => "peer to peer".to_owned(),
+        (Some(turn), None) => format!("TURN server at {turn}"),
+        (None, None) => "peer to peer allowed".to_owned(),
+    };
     let how = if !done.rang {
         format!("{}'s phone never rang", args.to)
     } else if let Some(at) = done.connected_at {
@@ -480,7 +486,7 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, CallCommandError> {
             .unwrap_or_else(|| "no call item".into())
     };
     let summary = format!(
-        "outcome: {how}; {}: {}; {}: {}; {} received {} audio frames ({} undecryptable); real network (127.0.0.1)",
+        "outcome: {how}; {}: {}; {}: {}; {} received {} audio frames ({} undecryptable); real network (127.0.0.1), {path}",
         args.from,
         item(0),
         args.to,
@@ -664,9 +670,6 @@ fn check_world(args: &CallArgs) -> Result<(), CallCommandError> {
 /// Whether the options of a simulated call go together, without running it.
 pub fn check_simulated(args: &CallArgs) -> Result<(), CallCommandError> {
     check_names(args)?;
-    if args.webrtc == WebRtcBackend::Real && args.direct.is_some_and(|d| d != Who::Both) {
-        return Err("--webrtc real has no TURN server in the world yet: its calls go peer to peer (leave --direct out)".into());
-    }
     check_world(args)
 }
 
@@ -678,8 +681,7 @@ fn run_simulated(args: &CallArgs, record: bool) -> Result<CallRun, CallCommandEr
         let phone = builder.phone(name);
         phone.relay_latency_ms = args.relay_latency;
         phone.real_webrtc = real;
-        // The real stack has no TURN server in the world: its calls go peer to peer.
-        phone.config.relay_policy = !real && !args.direct.is_some_and(|d| d.includes(id));
+        phone.config.relay_policy = !args.direct.is_some_and(|d| d.includes(id));
         if args.china.is_some_and(|w| w.includes(id)) {
             phone.config.country = "CHN".into();
         }

@@ -8,6 +8,7 @@ pub mod explore;
 pub mod phone;
 pub mod protocol;
 pub mod sweep;
+pub mod turn;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -196,6 +197,18 @@ pub enum Command {
         after_help = "Examples:\n  callsim phone --name Bob --peer Alice --listen 127.0.0.1:7000 --answer callkit --answer-after 1s\n  callsim phone --name Alice --peer Bob --connect 127.0.0.1:7000 --call video --hang-up-after 10s\n  mkfifo a b; callsim phone --call audio --hang-up-after 5s > b < a & callsim phone --name Bob --peer Alice < b > a"
     )]
     Phone(Box<phone::PhoneArgs>),
+    /// Run a TURN server (RFC 8656 over UDP) for `callsim phone`s and other clients.
+    ///
+    /// The same server the simulated worlds run for relay-only calls (turn-server-proto),
+    /// on a real interface, with the credentials SimpleX's apps use unless --user and
+    /// --password say otherwise. The first line on stdout is its URL and credentials; it runs
+    /// until interrupted or --stop-after. Media between two clients of the server stays
+    /// inside it. Exit status: 0 when stopped by --stop-after, 1 if the server fails, 2 on
+    /// bad options (an address that cannot be bound).
+    #[command(
+        after_help = "Examples:\n  callsim turn --listen 127.0.0.1:3478\n  callsim turn --listen 0.0.0.0:3478 --external-ip 192.168.1.20\n  callsim phone --name Alice --peer Bob --turn turn:127.0.0.1:3478 --call audio ..."
+    )]
+    Turn(turn::TurnArgs),
 }
 
 /// `callsim bench ...`
@@ -240,9 +253,10 @@ pub enum BenchCommand {
     ///
     /// Each call: invite, CallKit answer, offer and answer through the relay, then ICE, DTLS
     /// and SRTP of the real stack over simulated UDP until both phones are connected. The
-    /// connect time runs from the call button to both phones connected. Prints `calls`,
-    /// `median_connect_wall_ms` and `median_connect_sim_ms` (and the 90th percentiles), one
-    /// per line; progress goes to stderr.
+    /// connect time runs from the call button to both phones connected. Peer to peer, then
+    /// relay-only through the world's TURN server. Prints `calls`, `median_connect_wall_ms`
+    /// and `median_connect_sim_ms` (and the 90th percentiles), then the same with `turn_`
+    /// before them, one per line; progress goes to stderr.
     RealWebrtc {
         /// How many calls to connect.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
@@ -514,9 +528,11 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
             }
         },
         Command::Bench(BenchCommand::RealWebrtc { calls }) => {
-            match bench::real_webrtc(calls, &mut err) {
-                Ok(figures) => {
-                    bench::print_real_webrtc(&figures, &mut out)?;
+            let both = bench::real_webrtc(calls, false, &mut err)
+                .and_then(|direct| Ok((direct, bench::real_webrtc(calls, true, &mut err)?)));
+            match both {
+                Ok((direct, turn)) => {
+                    bench::print_real_webrtc(&direct, &turn, &mut out)?;
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -554,6 +570,10 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         },
         // Handled before stdout is locked; here only for the match to be whole.
         Command::Phone(args) => phone_exit(&args)?,
+        Command::Turn(args) => {
+            turn::run(&args, &mut out)?;
+            ExitCode::SUCCESS
+        }
         Command::Sweep(args) => {
             if sweep::run(&args, &mut out, &mut err)? {
                 ExitCode::SUCCESS

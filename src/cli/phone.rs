@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 
 use callsim_engine::protocol::CallMediaType;
+use callsim_sim::rtc::real_turn::TurnServerConfig;
 use callsim_sim::standalone::{AnswerWith, PhoneOptions, SendFault, run_blocking};
 
 use super::CliError;
@@ -41,10 +42,24 @@ pub struct PhoneArgs {
     /// China mode: no CallKit, whatever --callkit says.
     #[arg(long)]
     pub china: bool,
-    /// Relay-only ICE, SimpleX's default; needs a TURN server, which callsim phone does not
-    /// have yet, so calls are peer to peer unless this is given.
+    /// Allow peer-to-peer media (SimpleX's "Always use relay" off). Without it the phone is
+    /// relay-only, SimpleX's default: its media goes through a TURN server (--turn, or one
+    /// the phone starts on --bind).
     #[arg(long)]
+    pub direct: bool,
+    /// Relay-only ICE: the default; kept for scripts that ask for it.
+    #[arg(long, hide = true, conflicts_with = "direct")]
     pub relay_only: bool,
+    /// The TURN server relay-only calls use: turn:HOST:PORT (UDP, as webrtc-rs supports);
+    /// default: one the phone starts on --bind (`callsim turn` runs one on its own).
+    #[arg(long, value_name = "URL", value_parser = parse_turn_url, conflicts_with = "direct")]
+    pub turn: Option<SocketAddr>,
+    /// The TURN server's username (default: the one SimpleX's apps use).
+    #[arg(long, value_name = "NAME", default_value = callsim_sim::rtc::real_turn::TURN_USERNAME)]
+    pub turn_user: String,
+    /// The TURN server's password (default: the one SimpleX's apps use).
+    #[arg(long, value_name = "PASSWORD", default_value = callsim_sim::rtc::real_turn::TURN_PASSWORD)]
+    pub turn_password: String,
     /// The address to gather host candidates on (the interface a peer reaches this host by).
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub bind: IpAddr,
@@ -142,6 +157,30 @@ fn parse_ports(text: &str) -> Result<(u16, u16), String> {
     Ok((low, high))
 }
 
+/// A TURN URL as the apps' settings write it: `turn:HOST:PORT`, optionally
+/// `?transport=udp`; the host is resolved once, here.
+pub(crate) fn parse_turn_url(text: &str) -> Result<SocketAddr, String> {
+    let rest = text.strip_prefix("turn:").ok_or_else(|| {
+        if text.starts_with("turns:") {
+            format!(
+                "{text:?}: TURN over TLS is not supported by webrtc-rs 0.21; use turn: over UDP"
+            )
+        } else {
+            format!("takes turn:HOST:PORT, e.g. turn:127.0.0.1:3478, not {text:?}")
+        }
+    })?;
+    let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if !query.is_empty() && query != "transport=udp" {
+        return Err(format!(
+            "{text:?}: only UDP TURN is supported (webrtc-rs 0.21): leave out ?{query} or use ?transport=udp"
+        ));
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .map_err(|e| format!("{text:?}: cannot resolve {host_port:?}: {e}"))?
+        .find(SocketAddr::is_ipv4)
+        .ok_or_else(|| format!("{text:?}: {host_port:?} has no IPv4 address"))
+}
+
 fn parse_on_off(text: &str) -> Result<bool, String> {
     match text {
         "on" => Ok(true),
@@ -189,7 +228,12 @@ pub fn run(args: &PhoneArgs) -> Result<bool, CliError> {
         hang_up_after_ms: args.hang_up_after,
         callkit: args.callkit && !args.china,
         china: args.china,
-        relay_only: args.relay_only,
+        relay_only: !args.direct,
+        turn: args.turn.map(|addr| TurnServerConfig {
+            addr,
+            username: args.turn_user.clone(),
+            password: args.turn_password.clone(),
+        }),
         bind: args.bind,
         timeout_ms: args.timeout,
         expect_connect: match args.expect {

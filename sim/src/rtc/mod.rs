@@ -10,17 +10,20 @@
 //!
 //! Both report the same things ([`RtcStats`]), carry the same frames ([`media`]), measure what
 //! they receive the same way ([`receive`]) and are driven by the same controls ([`RtcControl`]).
-//! [`turn`] is the TURN server of the relay-only policy, also sans-IO; [`sdp`] writes session
+//! [`turn`] is SimRtc's TURN server of the relay-only policy, also sans-IO; [`real_turn`] is a
+//! real TURN server (RFC 8656 over UDP) for the real stack; [`sdp`] writes session
 //! descriptions shaped as current SimpleX clients write them.
 
 pub mod backend;
 pub mod endpoint;
 pub mod media;
 pub mod real;
+pub mod real_turn;
 pub mod receive;
 pub mod sdp;
 pub mod timers;
 pub mod turn;
+pub mod turn_serve;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

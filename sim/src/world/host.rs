@@ -1,6 +1,7 @@
 //! A phone's host in the turmoil world: what runs inside it (the driver, the SMP client, the
 //! WebRTC engine) and the platform pieces the world observes it through.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -180,6 +181,12 @@ impl HostParts {
                     wrong_key: self.wrong_key,
                     platform: self.media_platform,
                     network: crate::rtc::real::Network::Simulated { my_ip, faults },
+                    turn: self.turn.then(|| {
+                        crate::rtc::real_turn::TurnServerConfig::simplex(SocketAddr::new(
+                            turmoil::lookup("turn"),
+                            crate::rtc::real_turn::REAL_TURN_PORT,
+                        ))
+                    }),
                 });
             if let Ok(mut slot) = self.rtc_control.lock() {
                 *slot = Some(RtcKill(control));

@@ -153,11 +153,15 @@ impl TurmoilWorld {
         let relay_state = state.clone();
         sim.host("relay", move || relay_host::run(relay_state.clone()));
         let turn = builder.phones.iter().any(|p| p.config.relay_policy);
+        let real_turn = builder
+            .phones
+            .iter()
+            .any(|p| p.config.relay_policy && p.real_webrtc);
         if turn {
             let turn_state = state.clone();
             // Each zero-latency hop to and from the server costs a turmoil tick.
             sim.host("turn", move || {
-                self::rtc::turn_host(turn_state.clone(), 2 * TICK_MS)
+                self::rtc::turn_host(turn_state.clone(), 2 * TICK_MS, real_turn)
             });
         }
 

@@ -21,7 +21,9 @@ use turmoil::net::UdpSocket;
 use super::shared::{SharedWorld, lock, now_ms};
 use crate::rtc::backend::ChannelRtc;
 use crate::rtc::endpoint::{Endpoint, EndpointConfig, EndpointOutput, RTC_PORT};
+use crate::rtc::real_turn::{FIRST_REAL_RELAY_PORT, REAL_TURN_PORT, TURN_PASSWORD, TURN_USERNAME};
 use crate::rtc::turn::{MediaPath, TURN_PORT, TurnServer};
+use crate::rtc::turn_serve::{TurnPlacement, serve};
 use crate::rtc::{RtcControl, RtcStats, WrongKey};
 
 /// What a phone's SimRtc task needs.
@@ -133,11 +135,42 @@ impl MediaPath for WorldPath<'_> {
     }
 }
 
+/// [`WorldPath`] for a server that runs on its own task.
+struct OwnedWorldPath(SharedWorld);
+
+impl MediaPath for OwnedWorldPath {
+    fn delay(&mut self, from: IpAddr, to: IpAddr) -> Option<u64> {
+        WorldPath(&self.0).delay(from, to)
+    }
+}
+
 /// The `turn` host's software: the server's control port, a socket per relayed address, and
 /// the server in between. `hop_cost_ms` is what the hops to and from the host cost in turmoil.
-pub(crate) async fn turn_host(world: SharedWorld, hop_cost_ms: u64) -> turmoil::Result {
+/// With `real`, the host also runs a real TURN server (RFC 8656 over UDP, on
+/// [`REAL_TURN_PORT`]) for the real stack's phones.
+pub(crate) async fn turn_host(world: SharedWorld, hop_cost_ms: u64, real: bool) -> turmoil::Result {
     let me = turmoil::lookup("turn");
     let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    if real {
+        let placement = TurnPlacement {
+            advertised: me,
+            bind: any,
+            first_relay_port: Some(FIRST_REAL_RELAY_PORT),
+        };
+        let (_, server) = serve::<UdpSocket, _>(
+            SocketAddr::new(any, REAL_TURN_PORT),
+            placement,
+            vec![(TURN_USERNAME.to_owned(), TURN_PASSWORD.to_owned())],
+            hop_cost_ms,
+            OwnedWorldPath(world.clone()),
+        )
+        .await?;
+        tokio::spawn(async move {
+            if let Err(error) = server.await {
+                debug!(%error, "the real TURN server stopped");
+            }
+        });
+    }
     let control = Arc::new(UdpSocket::bind((any, TURN_PORT)).await?);
     let mut relays: BTreeMap<u16, Arc<UdpSocket>> = BTreeMap::new();
     let (relayed_tx, mut relayed_rx) = mpsc::unbounded_channel::<(u16, SocketAddr, Vec<u8>)>();

@@ -97,9 +97,28 @@ impl Engine {
     pub(super) fn to_wire(&self, mut candidate: RTCIceCandidate) -> Option<RtcIceCandidate> {
         if let Network::Simulated { .. } = self.task.network {
             let real = SocketAddr::new(candidate.address.parse().ok()?, candidate.port);
-            let simulated = self.addresses.simulated(real)?;
-            candidate.address = simulated.ip().to_string();
-            candidate.port = simulated.port();
+            match self.addresses.simulated(real) {
+                Some(simulated) => {
+                    candidate.address = simulated.ip().to_string();
+                    candidate.port = simulated.port();
+                }
+                // A relayed address is the TURN server's, already on the simulated network;
+                // a host address of a socket the stack did not wrap is a real interface's.
+                None if candidate.typ == RTCIceCandidateType::Relay => {}
+                None => return None,
+            }
+            // A relay candidate's related address is the local socket's: its real port would
+            // put the operating system's choice on the wire.
+            let related = candidate
+                .related_address
+                .parse()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, candidate.related_port))
+                .and_then(|real| self.addresses.simulated(real));
+            if let Some(simulated) = related {
+                candidate.related_address = simulated.ip().to_string();
+                candidate.related_port = simulated.port();
+            }
         }
         let typ = candidate.typ.to_string();
         let init = candidate.to_json().ok()?;

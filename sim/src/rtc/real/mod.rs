@@ -21,9 +21,10 @@
 //!   would have come. A panic in the engine task ends the call with an error too. See
 //!   `docs/dependency-bugs.md`.
 //!
-//! The relay-only policy is handed to the stack (`iceTransportPolicy: relay`), but webrtc-rs
-//! 0.21 ships no TURN server for it to use, so such a call gathers nothing and fails; the BDD
-//! steps refuse the combination with a message saying so.
+//! The relay-only policy is handed to the stack (`iceTransportPolicy: relay`) with the TURN
+//! server of [`RealRtcTask::turn`] (a real one: [`super::real_turn`]), so such a call gathers
+//! relay candidates only and its media goes through the server; without a server it gathers
+//! nothing and fails.
 //!
 //! The same engine runs in two networks ([`Network`]): inside a turmoil host, over simulated
 //! UDP with the world's media faults and the host's simulated clock; and on real UDP sockets
@@ -81,15 +82,17 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidate, RTCIceCandidateInit, RTCIceConnectionState,
-    RTCIceGatheringState, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, RTCSignalingState, RTCStatsReportEntry, Registry, SettingEngineBuilder,
-    StatsSelector, register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceCandidate, RTCIceCandidateInit, RTCIceCandidateType,
+    RTCIceConnectionState, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, RTCSignalingState,
+    RTCStatsReportEntry, Registry, SettingEngineBuilder, StatsSelector,
+    register_default_interceptors,
 };
 use webrtc::runtime::Runtime;
 
 use super::backend::ChannelRtc;
 use super::media::{self, AUDIO_EVERY, VIDEO_EVERY};
+use super::real_turn::TurnServerConfig;
 use super::receive::{ReceiveStats, add_lost};
 use super::{
     NewSession, Remote, Role, Routed, RtcControl, RtcStats, Sender, WrongKey, route, sender_of,
@@ -159,6 +162,8 @@ pub struct RealRtcTask {
     pub platform: MediaPlatform,
     /// Simulated or real UDP.
     pub network: Network,
+    /// The TURN server relay-only calls allocate on (`None`: such calls gather nothing).
+    pub turn: Option<TurnServerConfig>,
 }
 
 /// The [`WebRtc`](callsim_engine::backend::WebRtc) backend of the real stack: hands commands to the engine task.
@@ -600,7 +605,7 @@ impl Engine {
         }
     }
 
-    fn runtime(&self, id: u64, kill: KillSwitch) -> Arc<dyn Runtime> {
+    fn runtime(&self, id: u64, kill: KillSwitch, relayed: bool) -> Arc<dyn Runtime> {
         let inner: Arc<dyn Runtime> = match &self.task.network {
             Network::Simulated { my_ip, faults } => Arc::new(TurmoilRuntime::new(
                 *my_ip,
@@ -613,7 +618,10 @@ impl Engine {
         let on_exit = Arc::new(move || {
             let _ = events.send((id, Event::DriverExited));
         });
-        let watched = WatchedRuntime::new(inner, on_exit, kill);
+        let mut watched = WatchedRuntime::new(inner, on_exit, kill);
+        if relayed {
+            watched = watched.with_relay_flush();
+        }
         Arc::new(match &self.task.network {
             Network::Bound {
                 ip,

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -295,6 +296,9 @@ pub struct WatchedRuntime {
     /// Loss on the sends of the sockets it wraps, for the real network (turmoil's sockets
     /// apply the world's loss themselves): this host's address and the loss.
     send_loss: Option<(IpAddr, MediaFaults)>,
+    /// For a connection relaying through TURN: whether the driver's last wake-up was the
+    /// extra one [`Runtime::sleep`] gives it to send what it relayed (see `sleep`).
+    relay_flush: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for WatchedRuntime {
@@ -315,7 +319,16 @@ impl WatchedRuntime {
             on_exit,
             kill,
             send_loss: None,
+            relay_flush: None,
         }
+    }
+
+    /// The driver of a connection that relays through TURN gets an extra wake-up after each
+    /// one it had, so what it relayed leaves at once (webrtc-rs 0.21 sends relayed datagrams
+    /// only on its next wake-up; `docs/dependency-bugs.md`).
+    pub fn with_relay_flush(mut self) -> Self {
+        self.relay_flush = Some(Arc::new(AtomicBool::new(false)));
+        self
     }
 
     /// The UDP sockets it wraps, at `my_ip`, lose the datagrams `faults` says on the way out
@@ -380,7 +393,22 @@ impl Runtime for WatchedRuntime {
     }
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        self.inner.sleep(duration)
+        // The driver's loop hands what the connection wrote through TURN to its relay client
+        // only after the relay client's own sends of that pass, so relayed datagrams wait
+        // for the next wake-up: up to a timer of ~200 ms, for every DTLS flight. After any
+        // wake-up but this one, its sleep is a single yield: one more pass, now, which sends
+        // them (its timer check finds nothing due), then the full sleep.
+        match &self.relay_flush {
+            Some(flushed) if !flushed.swap(false, AtomicOrdering::AcqRel) => {
+                let flushed = Arc::clone(flushed);
+                let yielded = self.inner.yield_now();
+                Box::pin(async move {
+                    yielded.await;
+                    flushed.store(true, AtomicOrdering::Release);
+                })
+            }
+            _ => self.inner.sleep(duration),
+        }
     }
 
     fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {

@@ -85,13 +85,30 @@ impl Engine {
         } else {
             RTCIceTransportPolicy::All
         };
+        // As the apps do, the TURN server is configured whatever the policy; only relay-only
+        // calls must use it.
+        let ice_servers = self
+            .task
+            .turn
+            .iter()
+            .map(|turn| RTCIceServer {
+                urls: vec![turn.url()],
+                username: turn.username.clone(),
+                credential: turn.password.clone(),
+            })
+            .collect();
         let configuration = RTCConfigurationBuilder::new()
+            .with_ice_servers(ice_servers)
             .with_ice_transport_policy(policy)
             .build();
         // mDNS would bind a real multicast socket; candidates carry plain addresses instead.
+        // webrtc-rs waits 2 s before it nominates a pair with a relay candidate, in case a
+        // better kind succeeds; libwebrtc (the apps' stack) has no such wait, and under the
+        // relay-only policy (either side's) there is nothing better to wait for.
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-            .build();
+            .with_relay_acceptance_min_wait(Some(Duration::ZERO));
+        let settings = settings.build();
         let handler = Arc::new(Handler {
             session: id,
             tx: self.events.clone(),
@@ -102,7 +119,7 @@ impl Engine {
             .with_interceptor_registry(registry)
             .with_setting_engine(settings)
             .with_handler(handler)
-            .with_runtime(self.runtime(id, kill))
+            .with_runtime(self.runtime(id, kill, relay && self.task.turn.is_some()))
             .with_udp_addrs(vec![match &self.task.network {
                 Network::Bound { ip, ports, .. } => {
                     std::net::SocketAddr::new(*ip, free_port(*ip, *ports)).to_string()
