@@ -344,3 +344,23 @@ fn relay_only_real_calls_go_through_the_turn_server_with_decrypted_media_both_wa
             .expect("runs")
     );
 }
+
+/// With the four transceivers of current clients, the camera can be turned on in an audio call
+/// and its video reaches the peer (call.ts and `WebRTCClient.swift` send it on the camera
+/// transceiver, mid 1; with an old peer of two transceivers they could not).
+#[test]
+fn the_camera_turned_on_in_an_audio_call_sends_video_on_the_camera_transceiver() {
+    let mut w = world(4);
+    connect(&mut w, Audio);
+    w.advance(2_000).expect("runs");
+    assert_eq!(w.rtc_stats(BOB).video_frames_received, 0);
+    w.user(ALICE, UserAction::SetCamera { on: true });
+    w.advance(3_000).expect("runs");
+    let stats = w.rtc_stats(BOB);
+    assert!(
+        stats.video_frames_received >= 60,
+        "{stats:?}\n{}",
+        w.mermaid()
+    );
+    assert_eq!(stats.undecryptable_frames, 0, "{stats:?}");
+}

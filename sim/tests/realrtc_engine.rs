@@ -162,3 +162,127 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
     );
     assert!(!got.contains(&WebRtcResponse::Ended), "{got:?}");
 }
+
+fn engine(name: &str, responses: &Arc<Responses>) -> realrtc::RealRtc {
+    let (rtc, _kill, engine) = realrtc::engine(RealRtcTask {
+        name: name.into(),
+        seed: 2,
+        inbox: responses.clone(),
+        stats: Shared::new(RtcStats::default()),
+        encryption: true,
+        wrong_key: callsim_sim::rtc::WrongKey::default(),
+        platform: callsim_engine::crypto::MediaPlatform::Ios,
+        network: Network::Loopback,
+        turn: None,
+    });
+    tokio::spawn(engine);
+    rtc
+}
+
+/// Each m-line of an SDP: its kind, mid and direction.
+fn m_lines(sdp: &str) -> Vec<(String, String, String)> {
+    let mut lines = Vec::new();
+    for section in sdp.split("\r\nm=").skip(1) {
+        let kind = section.split(' ').next().unwrap_or_default().to_owned();
+        let attr = |name: &str| {
+            section
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let direction = ["sendrecv", "sendonly", "recvonly", "inactive"]
+            .into_iter()
+            .find(|d| section.lines().any(|l| l == format!("a={d}")))
+            .unwrap_or("none")
+            .to_owned();
+        lines.push((kind, attr("a=mid:"), direction));
+    }
+    lines
+}
+
+/// As current SimpleX clients negotiate (`WebRTCClient.swift` `setupLocalTracks` and the
+/// `.offer` command; call.ts `setupLocalStream`): four sendrecv transceivers, mic, camera,
+/// screen audio and screen video (mids 0 to 3), on audio calls too; the answer keeps all four
+/// sendrecv, so neither side takes the other for an old version (`adaptToOldVersion`: two
+/// transceivers, or a third one that is only sendonly after the answer).
+#[tokio::test(start_paused = true)]
+async fn offers_and_answers_carry_the_four_sendrecv_transceivers_of_current_clients() {
+    let expected: Vec<(String, String, String)> = [
+        ("audio", "0"),
+        ("video", "1"),
+        ("audio", "2"),
+        ("video", "3"),
+    ]
+    .into_iter()
+    .map(|(kind, mid)| (kind.to_owned(), mid.to_owned(), "sendrecv".to_owned()))
+    .collect();
+    for media in [CallMediaType::Audio, CallMediaType::Video] {
+        let (bob_responses, alice_responses) = (
+            Arc::new(Responses::default()),
+            Arc::new(Responses::default()),
+        );
+        let (mut bob, mut alice) = (
+            engine("Bob", &bob_responses),
+            engine("Alice", &alice_responses),
+        );
+        let now = Timestamp(0);
+        bob.execute(
+            now,
+            CLIENT,
+            WebRtcCommand::Start {
+                media,
+                aes_key: None,
+                relay: false,
+            },
+        );
+        until(&bob_responses, |r| {
+            r.iter().any(|r| matches!(r, WebRtcResponse::Offer { .. }))
+        })
+        .await;
+        let Some(WebRtcResponse::Offer {
+            offer,
+            ice_candidates,
+            ..
+        }) = bob_responses
+            .take()
+            .into_iter()
+            .find(|r| matches!(r, WebRtcResponse::Offer { .. }))
+        else {
+            unreachable!("an offer came");
+        };
+        let sdp = callsim_engine::protocol::rtc::decode_session(&offer)
+            .expect("an offer")
+            .sdp;
+        assert_eq!(m_lines(&sdp), expected, "{media:?} offer:\n{sdp}");
+        alice.execute(
+            now,
+            CLIENT,
+            WebRtcCommand::Offer {
+                offer,
+                ice_candidates,
+                media,
+                aes_key: None,
+                relay: false,
+            },
+        );
+        until(&alice_responses, |r| {
+            r.iter().any(|r| matches!(r, WebRtcResponse::Answer { .. }))
+        })
+        .await;
+        let Some(WebRtcResponse::Answer { answer, .. }) = alice_responses
+            .take()
+            .into_iter()
+            .find(|r| matches!(r, WebRtcResponse::Answer { .. }))
+        else {
+            unreachable!("an answer came");
+        };
+        let sdp = callsim_engine::protocol::rtc::decode_session(&answer)
+            .expect("an answer")
+            .sdp;
+        assert_eq!(m_lines(&sdp), expected, "{media:?} answer:\n{sdp}");
+        for rtc in [&mut alice, &mut bob] {
+            rtc.execute(now, CLIENT, WebRtcCommand::End);
+        }
+    }
+}

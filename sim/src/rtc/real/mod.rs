@@ -2,8 +2,10 @@
 //!
 //! One peer connection per call, built on the first `start` (the callee makes the offer) or
 //! `offer` (the caller answers) command:
-//! - **Tracks**: an audio track with Opus-shaped frames every 20 ms and, for video calls, a
-//!   VP8-shaped track at 30 fps with a key frame every 2 s. Every frame is encrypted with the
+//! - **Tracks**: the four sendrecv transceivers of current SimpleX clients (mic, camera,
+//!   screen audio, screen video: mids 0 to 3), on audio calls too; Opus-shaped frames every
+//!   20 ms on the mic and, while the camera is on, VP8-shaped frames at 30 fps with a key
+//!   frame every 2 s on the camera. A packet that carries no frame (padding only) is skipped. Every frame is encrypted with the
 //!   call's media key in SimpleX's layout (the clear prefix of spec 4) before the stack
 //!   packetizes it, and decrypted after the packets are put together again; a frame that fails
 //!   is counted and dropped, never played.
@@ -73,6 +75,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
 };
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::mpsc;
 // tokio's clock: turmoil's simulated time inside a world, real time on real UDP.
 use tokio::time::Instant;
@@ -268,7 +271,14 @@ struct LocalTrack {
     track: Arc<TrackLocalStaticSample>,
     ssrc: u32,
     payload_type: u8,
+    /// Its encoding (the SSRC), for a transceiver made around it.
+    encodings: Vec<RTCRtpEncodingParameters>,
 }
+
+/// The stream of the mic and camera tracks (`WebRTCClient.swift`, `micCameraInit`).
+const MIC_CAMERA: &str = "micCamera";
+/// The stream of the screen's tracks (`WebRTCClient.swift`, `screenAudioVideoInit`).
+const SCREEN: &str = "screenAudioVideo";
 
 /// One received stream: RFC 3550 statistics, and the RTP timestamp media time counts from.
 #[derive(Debug, Default)]
@@ -296,7 +306,9 @@ struct Session {
     role: Role,
     cipher: Option<FrameCipher>,
     audio: LocalTrack,
-    video: Option<LocalTrack>,
+    /// The camera's track: on every call, off (`camera` false) in an audio call until the
+    /// user turns the camera on.
+    video: LocalTrack,
     /// The local description to send once gathering is done or the wait is over.
     description: Option<String>,
     /// Gathered candidates not yet sent.
@@ -541,6 +553,13 @@ impl Engine {
                 .pc
                 .set_remote_description(RTCSessionDescription::offer(description.sdp)?)
                 .await?;
+            // WebRTCClient.swift, `.offer`: every transceiver sends and receives, the four
+            // of a current client or the two of an old one.
+            for transceiver in session.pc.get_transceivers().await {
+                transceiver
+                    .set_direction(RTCRtpTransceiverDirection::Sendrecv)
+                    .await?;
+            }
             let answer = session.pc.create_answer(None).await?;
             session.pc.set_local_description(answer.clone()).await?;
             Ok::<_, webrtc::error::Error>(answer.sdp)
@@ -675,7 +694,7 @@ impl Engine {
             if s.mic {
                 next = next.min(s.next_audio);
             }
-            if s.video.is_some() && s.camera {
+            if s.camera {
                 next = next.min(s.next_video);
             }
         }

@@ -15,8 +15,8 @@ impl Engine {
             .filter(|_| self.task.encryption)
             .map(|k| self.task.wrong_key.apply(k));
         let kill = KillSwitch::default();
-        let built = self.build(id, media, relay, kill.clone()).await;
-        let (pc, audio, video) = match built {
+        let built = self.build(id, role, relay, kill.clone()).await;
+        let (pc, [audio, video, _, _]) = match built {
             Ok(parts) => parts,
             Err(error) => {
                 self.error(format!(
@@ -66,14 +66,21 @@ impl Engine {
         })
     }
 
+    /// The peer connection and its four senders, in SimpleX's order (mid 0 to 3): the mic, the
+    /// camera, the screen's audio and the screen's video (`WebRTCClient.swift`,
+    /// `setupLocalTracks`; call.ts `setupLocalStream`). All four are `sendrecv` whatever the
+    /// media, so a current client does not take this one for an old version (one with two
+    /// transceivers: no camera later in an audio call, no screen sharing). The offerer adds
+    /// them as transceivers in that order; the answerer adds them as tracks, which the
+    /// offer's m-lines of each kind take in order, and turns every transceiver to `sendrecv`
+    /// after the offer is applied, as the apps do.
     pub(super) async fn build(
         &mut self,
         id: u64,
-        media: CallMediaType,
+        role: Role,
         relay: bool,
         kill: KillSwitch,
-    ) -> Result<(Arc<dyn PeerConnection>, LocalTrack, Option<LocalTrack>), webrtc::error::Error>
-    {
+    ) -> Result<(Arc<dyn PeerConnection>, [LocalTrack; 4]), webrtc::error::Error> {
         let opus = codec(MIME_TYPE_OPUS, 48_000, 2, OPUS_PT);
         let vp8 = codec(MIME_TYPE_VP8, 90_000, 0, VP8_PT);
         let mut media_engine = MediaEngine::default();
@@ -130,26 +137,56 @@ impl Engine {
             .await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let now = Instant::now().into_std();
-        let audio = self.track(&pc, now, RtpCodecKind::Audio, opus).await?;
-        let video = match media {
-            CallMediaType::Video => Some(self.track(&pc, now, RtpCodecKind::Video, vp8).await?),
-            CallMediaType::Audio => None,
+        let tracks = [
+            (RtpCodecKind::Audio, &opus, MIC_CAMERA, "mic"),
+            (RtpCodecKind::Video, &vp8, MIC_CAMERA, "camera"),
+            (RtpCodecKind::Audio, &opus, SCREEN, "screenAudio"),
+            (RtpCodecKind::Video, &vp8, SCREEN, "screenVideo"),
+        ];
+        let mut local = Vec::with_capacity(4);
+        for (kind, codec, stream, label) in tracks {
+            let track = self.track(now, kind, codec, stream, label)?;
+            match role {
+                Role::Offerer => {
+                    let init = RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Sendrecv,
+                        streams: vec![stream.to_owned()],
+                        send_encodings: track.encodings.clone(),
+                    };
+                    pc.add_transceiver_from_track(Arc::clone(&track.track) as _, Some(init))
+                        .await?;
+                }
+                Role::Answerer => {
+                    pc.add_track(Arc::clone(&track.track) as Arc<dyn TrackLocal>)
+                        .await?;
+                }
+            }
+            local.push(track);
+        }
+        let Ok(local) = <[LocalTrack; 4]>::try_from(local) else {
+            unreachable!("four tracks were made");
         };
-        Ok((pc, audio, video))
+        Ok((pc, local))
     }
 
-    pub(super) async fn track(
+    /// A local track with an SSRC of the engine's seed, not yet on the connection.
+    fn track(
         &mut self,
-        pc: &Arc<dyn PeerConnection>,
         now: std::time::Instant,
         kind: RtpCodecKind,
-        codec: RTCRtpCodecParameters,
+        codec: &RTCRtpCodecParameters,
+        stream: &str,
+        label: &str,
     ) -> Result<LocalTrack, webrtc::error::Error> {
         let ssrc = self.rng.next_u32();
-        let (stream, label) = match kind {
-            RtpCodecKind::Video => ("micCamera", "camera"),
-            _ => ("micCamera", "mic"),
-        };
+        let encodings = vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: codec.rtp_codec.clone(),
+            ..Default::default()
+        }];
         let track = Arc::new(TrackLocalStaticSample::new(
             now,
             MediaStreamTrack::new(
@@ -157,22 +194,14 @@ impl Engine {
                 format!("{label}-{ssrc:08x}"),
                 label.to_owned(),
                 kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: codec.rtp_codec.clone(),
-                    ..Default::default()
-                }],
+                encodings.clone(),
             ),
         )?);
-        pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
-            .await?;
         Ok(LocalTrack {
             track,
             ssrc,
             payload_type: codec.payload_type,
+            encodings,
         })
     }
 
