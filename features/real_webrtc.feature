@@ -1,10 +1,10 @@
 @real-webrtc
 Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulated network
   The phones run webrtc-rs instead of SimRtc: real ICE, DTLS-SRTP and RTP over simulated UDP,
-  with every audio and video frame encrypted in SimpleX's layout. webrtc-rs draws its own
-  randomness from the operating system and orders same-tick events at random, so these runs
-  repeat their events and timing only where no race sits on a tick; seeds are pinned where a
-  scenario depends on which packets are lost, chosen so the outcome held in every run tried.
+  with every audio and video frame encrypted in SimpleX's layout, relay-only through a real
+  TURN server unless a phone allows direct calls. Runs repeat byte for byte by seed, like the
+  SimRtc ones: what webrtc-rs draws from the operating system comes from the scenario's seed,
+  and its driver's order among same-instant work is fixed (docs/dependency-bugs.md).
 
   Background:
     Given Alice and Bob are contacts
@@ -54,6 +54,8 @@ Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulate
     And Alice receives at least 95% of Bob's audio frames
     And the relay never saw the call in plain text
 
+  # At 5% loss the webrtc-rs DTLS stall below strikes some seeds (13 of seeds 1-100); this
+  # scenario is about the loss, so it takes a seed the stall spares.
   @seed(7)
   Scenario: 5% media loss on the real stack still connects and delivers most audio
     Given media between Alice and Bob loses 5% of packets
@@ -97,17 +99,15 @@ Feature: Calls through the real WebRTC stack (webrtc-rs 0.21) under the simulate
   # completes; Bob's side gives up and its driver stops without reporting `failed`. ICE had
   # connected, which is what iOS reports as the call's state (errata A15), so the call showed
   # connected. callsim notices the driver stopping and ends the call with an error alert.
-  # The stall was reproduced on the direct path; through TURN the flights are timed otherwise.
-  @seed(31)
+  # Seed 2 is one the stall strikes (relay-only, 10% loss: about one seed in ten).
+  @seed(2)
   Scenario: A DTLS handshake that stalls after a lost flight ends the call with an error
-    Given Alice allows direct peer-to-peer calls
-    And Bob allows direct peer-to-peer calls
-    And media between Alice and Bob loses 10% of packets
+    Given media between Alice and Bob loses 10% of packets
     When Alice starts an audio call to Bob
     Then Bob's phone rings within 2 seconds
     When Bob answers the call through CallKit
     Then Alice's call ends within 20 seconds
     And Bob's call ends within 12 seconds
     And Bob sees the alert "WebRTC: the connection's driver stopped"
-    And Bob's chat with Alice shows "incoming call: ended (00:10)"
+    And Bob's chat with Alice shows "incoming call: ended (00:09)"
     And Bob's CallKit still shows a call with Alice

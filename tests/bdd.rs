@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use callsim::bdd::{BddOptions, Replay, catalog, exec, replay_command, test_name};
+use callsim::bdd::{BddOptions, Replay, catalog, exec, replay_command, run_scenario, test_name};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() -> ExitCode {
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         let settings = settings.clone();
         trials.push(Trial::test(test_name(&spec), move || {
             let seed = spec.seed();
-            let outcome = exec::run(&spec, seed, &settings);
+            let outcome = run_scenario(&spec, seed, &settings);
             if outcome.passed {
                 return Ok(());
             }

@@ -127,12 +127,7 @@ fn traces(dir: &Path) -> Vec<(String, String)> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
         let name = name.unwrap_or_default();
-        // Real-stack traces are not compared: webrtc-rs orders same-tick events with a
-        // thread-local RNG and draws its bytes from the OS (docs/dependency-bugs.md), so only
-        // their outcome must repeat.
-        if !name.starts_with("real_webrtc") {
-            files.push((name, fs::read_to_string(trace).expect("trace")));
-        }
+        files.push((name, fs::read_to_string(trace).expect("trace")));
     }
     files.sort();
     files
@@ -153,18 +148,21 @@ fn the_suite_run_twice_with_different_concurrency_gives_the_same_results_and_tra
         let results: Vec<_> = summary
             .scenarios
             .iter()
-            .map(|s| {
-                let real_stack = s.file.ends_with("real_webrtc.feature");
-                let sim_ms = (!real_stack).then_some(s.sim_ms);
-                (s.name.clone(), s.seed, s.passed, sim_ms)
-            })
+            .map(|s| (s.name.clone(), s.seed, s.passed, s.sim_ms))
             .collect();
         runs.push((results, traces(&options.artifacts)));
     }
     assert!(runs[0].0.len() >= 50, "the whole suite ran");
     assert_eq!(runs[0].0, runs[1].0, "same results");
-    let simulated = runs[0].0.iter().filter(|r| r.3.is_some()).count();
-    assert_eq!(runs[0].1.len(), simulated, "a trace per SimRtc scenario");
+    // Real-stack scenarios too: webrtc-rs's randomness comes from the seed and its driver's
+    // same-tick order is fixed (callsim_sim::seeded, rtc::real::runtime).
+    assert_eq!(runs[0].1.len(), runs[0].0.len(), "a trace per scenario");
+    assert!(
+        runs[0]
+            .1
+            .iter()
+            .any(|(name, _)| name.starts_with("real_webrtc"))
+    );
     for (a, b) in runs[0].1.iter().zip(&runs[1].1) {
         assert_eq!(a.0, b.0);
         assert!(a.1 == b.1, "{}: the traces differ", a.0);
@@ -579,4 +577,75 @@ fn does_not_connect_needs_a_call_that_could_have_connected() {
         failure_of(&summary, "nobody called").contains("there is no call between Alice and Bob"),
         "{report}"
     );
+}
+
+/// The real WebRTC stack repeats byte for byte by seed: every real-stack scenario, run twice in
+/// this process (on the same worker threads in turn, and at once) and once in a fresh process,
+/// leaves the same trace. webrtc-rs's own randomness comes from the scenario's seed and its
+/// driver's order among same-instant work is fixed (`callsim_sim::seeded`, `rtc::real::crypto`,
+/// `rtc::real::runtime`'s arbiter; docs/dependency-bugs.md).
+#[test]
+fn every_real_stack_scenario_leaves_the_same_trace_in_this_process_and_in_a_fresh_one() {
+    let feature = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("features/real_webrtc.feature");
+    let dir = scratch("real-stack-bytes");
+    let mut runs = Vec::new();
+    for (n, concurrency) in [(1, 1), (2, 2)] {
+        let mut options = BddOptions::new(vec![feature.clone()]);
+        options.artifacts = dir.join(format!("run{n}"));
+        options.keep_artifacts = true;
+        options.concurrency = concurrency;
+        let (summary, report) = run_with(&options);
+        assert!(summary.succeeded(), "{report}");
+        runs.push(traces(&options.artifacts));
+    }
+    let fresh = dir.join("fresh");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callsim"))
+        .arg("bdd")
+        .arg(&feature)
+        .arg("--artifacts")
+        .arg(&fresh)
+        .arg("--keep-artifacts")
+        .output()
+        .expect("callsim runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    runs.push(traces(&fresh));
+    // A replay alone in a fresh process (a scenario that is not the file's first), as a
+    // failure's replay command runs it.
+    let alone = dir.join("alone");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callsim"))
+        .arg("bdd")
+        .arg(&feature)
+        .args([
+            "--name",
+            "Encrypted audio and video cross the real stack both ways",
+        ])
+        .arg("--artifacts")
+        .arg(&alone)
+        .arg("--keep-artifacts")
+        .output()
+        .expect("callsim runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let alone = traces(&alone);
+    assert_eq!(alone.len(), 1);
+    assert!(
+        runs[0].contains(&alone[0]),
+        "{}: alone, the trace differs",
+        alone[0].0
+    );
+    assert_eq!(runs[0].len(), 7, "every real-stack scenario left a trace");
+    for run in &runs[1..] {
+        assert_eq!(run.len(), runs[0].len());
+        for (a, b) in runs[0].iter().zip(run) {
+            assert_eq!(a.0, b.0);
+            assert!(a.1 == b.1, "{}: the traces differ", a.0);
+        }
+    }
 }

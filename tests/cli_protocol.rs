@@ -433,6 +433,39 @@ fn call_on_the_real_network_prints_the_same_kind_of_timeline() {
     assert!(frames > 0, "no audio crossed the real sockets: {last}");
 }
 
+/// A real-stack call repeats byte for byte in another process: its trace file, offers and
+/// answers included, is the same (`callsim_sim::seeded`, docs/dependency-bugs.md).
+#[test]
+fn a_real_stack_call_writes_the_same_trace_in_two_processes() {
+    let dir = std::env::temp_dir().join(format!("callsim-real-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let traces: Vec<String> = (0..2)
+        .map(|n| {
+            let path = dir.join(format!("trace-{n}.jsonl"));
+            let path_text = path.to_str().expect("utf-8").to_owned();
+            let args = [
+                "call",
+                "--webrtc",
+                "real",
+                "--media",
+                "video",
+                "--media-loss",
+                "10",
+                "--seed",
+                "4",
+                "--trace",
+                &path_text,
+            ];
+            let out = callsim(&args, b"");
+            assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+            std::fs::read_to_string(&path).expect("the trace")
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(traces[0].contains("\"offer\""), "the trace has the offer");
+    assert!(traces[0] == traces[1], "the traces differ");
+}
+
 #[test]
 fn bench_real_webrtc_connects_real_calls_and_prints_its_figures() {
     let out = callsim(&["bench", "real-webrtc", "--calls", "3"], b"");

@@ -20,6 +20,7 @@ pub mod loss;
 pub mod memory;
 pub mod paths;
 pub mod rtc;
+pub mod seeded;
 pub mod setup;
 pub mod standalone;
 pub mod trace;

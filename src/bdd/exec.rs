@@ -66,8 +66,6 @@ pub struct Outcome {
     pub wall: Duration,
     /// The trace and diagrams written.
     pub artifacts: Vec<PathBuf>,
-    /// The phones ran the real WebRTC stack: a replay repeats events and timing, not bytes.
-    pub real_stack: bool,
 }
 
 /// Runs `spec` with `seed` on this thread.
@@ -134,7 +132,6 @@ pub fn run(spec: &ScenarioSpec, seed: u64, settings: &ExecSettings) -> Outcome {
         sim_ms: state.built().map_or(0, |w| w.now().0),
         wall: started.elapsed(),
         artifacts,
-        real_stack: state.real_webrtc(),
     }
 }
 

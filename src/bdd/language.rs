@@ -167,15 +167,35 @@ impl Language {
 
     /// The step written `keyword text`.
     pub fn find<'t>(&self, keyword: Keyword, text: &'t str) -> Lookup<'_, 't> {
-        let mut other = None;
-        for (def, pattern) in self.defs.iter().zip(&self.patterns) {
-            if let Some(captures) = pattern.captures(text) {
-                if def.keywords.contains(&keyword) {
-                    return Lookup::Found(def, Args::from(&captures));
-                }
-                other.get_or_insert(def);
-            }
+        // Each thread matches with patterns of its own: a shared pattern lends its match
+        // caches to whichever thread asks first, so how many a scenario's thread builds (each
+        // taking one of std's per-thread hash keys) would depend on what other threads ran,
+        // and the real WebRTC stack's hash maps, made later on the thread, would iterate in
+        // another order (`callsim_sim::seeded`).
+        thread_local! {
+            static PATTERNS: std::cell::RefCell<Vec<Regex>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        let found = PATTERNS.with(|patterns| {
+            let mut patterns = patterns.borrow_mut();
+            if patterns.len() != self.patterns.len() {
+                // A clone shares the compiled pattern and has a cache pool of its own.
+                *patterns = self.patterns.clone();
+            }
+            let mut other = None;
+            for (i, (def, pattern)) in self.defs.iter().zip(patterns.iter()).enumerate() {
+                if let Some(captures) = pattern.captures(text) {
+                    if def.keywords.contains(&keyword) {
+                        return Err((i, Args::from(&captures)));
+                    }
+                    other.get_or_insert(i);
+                }
+            }
+            Ok(other)
+        });
+        let other = match found {
+            Err((i, args)) => return Lookup::Found(&self.defs[i], args),
+            Ok(other) => other.map(|i| &self.defs[i]),
+        };
         match other {
             Some(def) => Lookup::WrongKeyword(def),
             None => Lookup::Unknown(self.closest(keyword, text)),

@@ -445,7 +445,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Bdd
                         if tx.send(Event::Started(worker, spec.name.clone())).is_err() {
                             break;
                         }
-                        let outcome = exec::run(spec, seed, settings);
+                        let outcome = run_scenario(spec, seed, settings);
                         if fail_fast && !outcome.passed {
                             // Before the next job is taken: nothing starts after a failure.
                             stop.store(true, Ordering::Relaxed);
@@ -468,14 +468,7 @@ pub fn run(options: &BddOptions, out: &mut impl Write) -> Result<RunSummary, Bdd
                             sim_ms: outcome.sim_ms,
                             wall: outcome.wall,
                             artifacts: outcome.artifacts,
-                            replay: if outcome.real_stack {
-                                format!(
-                                    "{} (the real WebRTC stack repeats the events and timing of a run, not its bytes)",
-                                    replay_command(replay, spec, seed)
-                                )
-                            } else {
-                                replay_command(replay, spec, seed)
-                            },
+                            replay: replay_command(replay, spec, seed),
                         };
                         if tx.send(Event::Finished(worker, Box::new(report))).is_err() {
                             break;
@@ -589,4 +582,14 @@ fn running_names(running: &[Option<String>]) -> String {
 /// Whether stderr is a terminal (for the progress bar).
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
+}
+
+/// Runs a scenario as `callsim bdd` runs it: on a thread of its own, seeded before anything runs
+/// on it, so the real WebRTC stack's randomness from the operating system and std's hash keys
+/// (drawn once per thread) come from the scenario's seed whatever ran before on the caller's
+/// thread (`callsim_sim::seeded`). Process-wide lazies are built on the caller's thread first:
+/// building one takes hash keys on its thread, which would shift the first scenario's.
+pub fn run_scenario(spec: &ScenarioSpec, seed: u64, settings: &ExecSettings) -> exec::Outcome {
+    let _ = language::language();
+    callsim_sim::seeded::on_fresh_thread(seed, || exec::run(spec, seed, settings))
 }

@@ -399,14 +399,24 @@ pub fn run(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     if args.real_network {
         return run_real_network(args);
     }
-    run_simulated(args, true)
+    simulated_on_its_thread(args, true)
 }
 
 /// Runs a simulated call without recording its trace (what `callsim sweep` needs: the
 /// metrics only, the same as `run` gives for the same options).
 pub fn run_untraced(args: &CallArgs) -> Result<CallRun, CallCommandError> {
     check_names(args)?;
-    run_simulated(args, false)
+    simulated_on_its_thread(args, false)
+}
+
+/// A real-stack call runs on a thread of its own, seeded first, so it repeats byte for byte
+/// (`callsim_sim::seeded`); SimRtc's need nothing of the kind.
+fn simulated_on_its_thread(args: &CallArgs, record: bool) -> Result<CallRun, CallCommandError> {
+    if args.webrtc == WebRtcBackend::Real {
+        callsim_sim::seeded::on_fresh_thread(args.seed, || run_simulated(args, record))
+    } else {
+        run_simulated(args, record)
+    }
 }
 
 fn check_names(args: &CallArgs) -> Result<(), CallCommandError> {

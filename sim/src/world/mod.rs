@@ -104,6 +104,9 @@ pub struct TurmoilWorld {
     seed: u64,
     /// Each phone's one-way latency to the relay.
     relay_latency: Vec<u64>,
+    /// What the real WebRTC stack draws from the operating system on this thread comes from
+    /// the seed while the world lives (`crate::seeded`). Dropped last.
+    _thread_seed: crate::seeded::ThreadSeed,
 }
 
 /// A message the relay holds for a phone and has not had acknowledged.
@@ -138,6 +141,7 @@ impl std::fmt::Debug for TurmoilWorld {
 impl TurmoilWorld {
     fn new(builder: WorldBuilder) -> Self {
         let seed = builder.seed;
+        let thread_seed = crate::seeded::ThreadSeed::new(seed);
         let mut sim = turmoil::Builder::new()
             .rng_seed(seed)
             .tick_duration(Duration::from_millis(TICK_MS))
@@ -192,6 +196,7 @@ impl TurmoilWorld {
             phones,
             seed,
             relay_latency: builder.phones.iter().map(|p| p.relay_latency_ms).collect(),
+            _thread_seed: thread_seed,
         };
         for (index, setup) in builder.phones.iter().enumerate() {
             world.start_app(PhoneId(index), setup);

@@ -32,12 +32,13 @@
 //! UDP with the world's media faults and the host's simulated clock; and on real UDP sockets
 //! on 127.0.0.1 under tokio (`callsim call --webrtc real --real-network`).
 //!
-//! Determinism: webrtc-rs draws ICE credentials, SSRCs of its own, DTLS randoms and SCTP
-//! tags from the operating system, and its driver's `futures::select!` picks ready branches
-//! with a thread-local RNG. Runs repeat their events and timing unless a race sits on one
-//! tick (a packet and a timer together), and never their bytes (`design/webrtc-in-turmoil.md`
-//! §4, `docs/dependency-bugs.md`).
+//! Determinism, inside a simulation: what webrtc-rs draws from the operating system comes
+//! from the seed ([`crate::seeded`]), what its ring crypto would draw comes from a provider of
+//! the session's seed (`crypto`), the origin line's wall-clock version is replaced, and the
+//! driver's pick among same-instant work is fixed ([`runtime`]'s arbiter), so runs repeat byte
+//! for byte (`docs/dependency-bugs.md`). On the real network the stack keeps its own.
 
+mod crypto;
 mod events;
 pub mod runtime;
 mod session;
@@ -100,7 +101,7 @@ use super::receive::{ReceiveStats, add_lost};
 use super::{
     NewSession, Remote, Role, Routed, RtcControl, RtcStats, Sender, WrongKey, route, sender_of,
 };
-use runtime::{AddressMap, KillSwitch, MediaFaults, TurmoilRuntime, WatchedRuntime};
+use runtime::{AddressMap, CallerRuns, KillSwitch, MediaFaults, TurmoilRuntime, WatchedRuntime};
 
 const DESCRIBE_POLL: Duration = Duration::from_millis(150);
 const DESCRIBE_POLLS: u32 = 5;
@@ -185,12 +186,12 @@ pub fn engine(
     let span = info_span!("webrtc", phone = %task.name);
     let backend = ChannelRtc::new(tx.clone(), Arc::clone(&task.inbox));
     let crashed = backend.clone();
+    // Every run of the engine may call into its peer connection (`runtime::Arbiter`).
+    let callers = CallerRuns::default();
+    let counted = callers.counted(run(task, rx, callers.clone()));
     // A panic in the stack under an await must not leave a call hanging without a word.
     let guarded = async move {
-        if let Err(panic) = std::panic::AssertUnwindSafe(run(task, rx))
-            .catch_unwind()
-            .await
-        {
+        if let Err(panic) = std::panic::AssertUnwindSafe(counted).catch_unwind().await {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
@@ -254,7 +255,8 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let video = track.kind().await == RtpCodecKind::Video;
         let (session, tx) = (self.session, self.tx.clone());
-        // Reading on its own task: the driver waits for this callback to return.
+        // Reading on its own task: the driver waits for this callback to return. Reading
+        // queues nothing for the driver, so its runs are not the arbiter's business.
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event
@@ -339,6 +341,8 @@ struct Session {
 }
 
 struct Engine {
+    /// Counts the runs of the tasks that call into the peer connections.
+    callers: CallerRuns,
     task: RealRtcTask,
     rng: ChaCha8Rng,
     events: mpsc::UnboundedSender<(u64, Event)>,
@@ -349,9 +353,10 @@ struct Engine {
     client: ClientId,
 }
 
-async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>) {
+async fn run(task: RealRtcTask, mut rx: mpsc::UnboundedReceiver<RtcControl>, callers: CallerRuns) {
     let (events, mut events_rx) = mpsc::unbounded_channel();
     let mut engine = Engine {
+        callers,
         rng: ChaCha8Rng::seed_from_u64(task.seed ^ 0x5245_414c),
         task,
         events,
@@ -521,7 +526,7 @@ impl Engine {
         .await;
         match result {
             Ok(sdp) => {
-                session.description = Some(sdp);
+                session.description = Some(self.sent_form(sdp));
                 self.session = Some(session);
             }
             Err(error) => {
@@ -567,7 +572,7 @@ impl Engine {
         .await;
         match result {
             Ok(sdp) => {
-                session.description = Some(sdp);
+                session.description = Some(self.sent_form(sdp));
                 session.remote_set = true;
                 session.checking_since = Some(Instant::now());
                 add_candidates(&session.pc, &remote.candidates).await;
@@ -578,6 +583,28 @@ impl Engine {
                 self.error(format!("offer: {error}"));
             }
         }
+    }
+
+    /// The local description as it goes to the peer. In a simulation the origin line's
+    /// session version is libwebrtc's first one, 2: webrtc-rs takes it from the wall clock
+    /// (`rtc-sdp`, `new_jsep_session_description`), and the peer only compares it with later
+    /// descriptions of the same session, which SimpleX never sends.
+    fn sent_form(&self, sdp: String) -> String {
+        if !matches!(self.task.network, Network::Simulated { .. }) {
+            return sdp;
+        }
+        sdp.split_inclusive("\r\n")
+            .map(|line| match line.strip_prefix("o=") {
+                Some(origin) => {
+                    let mut fields: Vec<&str> = origin.split(' ').collect();
+                    if fields.len() > 2 {
+                        fields[2] = "2";
+                    }
+                    format!("o={}", fields.join(" "))
+                }
+                None => line.to_owned(),
+            })
+            .collect()
     }
 
     /// A direct call of the call view.
@@ -630,6 +657,7 @@ impl Engine {
                 *my_ip,
                 self.addresses.clone(),
                 Some(Arc::clone(faults)),
+                self.callers.clone(),
             )),
             Network::Loopback | Network::Bound { .. } => Arc::new(webrtc::runtime::TokioRuntime),
         };

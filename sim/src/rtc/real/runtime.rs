@@ -16,8 +16,9 @@ use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -56,6 +57,94 @@ pub struct TurmoilRuntime {
     my_ip: IpAddr,
     addresses: AddressMap,
     faults: Option<MediaFaults>,
+    arbiter: Arc<Arbiter>,
+}
+
+/// How many times the tasks that call into a host's peer connections (the engine, the
+/// readers of remote tracks) have run: each run may have queued work for the driver.
+#[derive(Debug, Clone, Default)]
+pub struct CallerRuns(Arc<AtomicU64>);
+
+impl CallerRuns {
+    /// `future`, counting each of its polls.
+    pub fn counted<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
+        let runs = Arc::clone(&self.0);
+        let mut future = Box::pin(future);
+        futures::future::poll_fn(move |cx| {
+            runs.fetch_add(1, AtomicOrdering::Relaxed);
+            future.as_mut().poll(cx)
+        })
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(AtomicOrdering::Relaxed)
+    }
+}
+
+/// Makes the driver's pick among its ready branches deterministic.
+///
+/// The driver of a webrtc-rs peer connection waits in `futures::select!` on its timer, its
+/// sockets and its event channel (what the engine asked of the connection), and when several
+/// are ready it picks one at random with a thread-local RNG that no seed reaches
+/// (`futures-util`'s `random`). Under loss the pick decides which datagram meets which loss
+/// draw, so two runs of one seed could part. The timer and the sockets are this runtime's, so
+/// it lets at most one kind be ready when the driver polls: none while the engine may have
+/// queued work since the driver last ran (its events go first), then the sockets, then the
+/// timer. A branch held back wakes the driver again at once, so nothing waits for time to
+/// pass: only the order of same-instant work is fixed.
+#[derive(Debug, Default)]
+struct Arbiter {
+    callers: CallerRuns,
+    /// `callers` when the driver's current poll began.
+    seen: AtomicU64,
+    /// The current poll lets the engine's events go first.
+    events_first: AtomicBool,
+    /// The datagrams the sockets hold for the driver.
+    queues: Mutex<Vec<std::sync::Weak<SocketQueue>>>,
+}
+
+impl Arbiter {
+    /// At the start of each driver poll: whether the engine ran since the last one.
+    fn begin_poll(&self) {
+        let runs = self.callers.get();
+        let before = self.seen.swap(runs, AtomicOrdering::Relaxed);
+        self.events_first
+            .store(runs != before, AtomicOrdering::Relaxed);
+    }
+
+    fn sockets_hold_data(&self) -> bool {
+        self.queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .any(|queue| queue.has_data())
+    }
+
+    fn socket_may_deliver(&self) -> bool {
+        !self.events_first.load(AtomicOrdering::Relaxed)
+    }
+
+    fn timer_may_fire(&self) -> bool {
+        self.socket_may_deliver() && !self.sockets_hold_data()
+    }
+}
+
+/// Datagrams a socket's reader took from turmoil, for the driver.
+#[derive(Debug, Default)]
+struct SocketQueue {
+    datagrams: Mutex<std::collections::VecDeque<(Vec<u8>, SocketAddr)>>,
+    waker: futures::task::AtomicWaker,
+}
+
+impl SocketQueue {
+    fn has_data(&self) -> bool {
+        !self
+            .datagrams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
 }
 
 impl std::fmt::Debug for TurmoilRuntime {
@@ -66,12 +155,22 @@ impl std::fmt::Debug for TurmoilRuntime {
 
 impl TurmoilRuntime {
     /// A runtime for the host at `my_ip`; sockets it wraps record their addresses in
-    /// `addresses` and drop what `faults` says is lost.
-    pub fn new(my_ip: IpAddr, addresses: AddressMap, faults: Option<MediaFaults>) -> Self {
+    /// `addresses` and drop what `faults` says is lost. `callers` counts the runs of the tasks
+    /// that call into the connection (see the arbiter below).
+    pub fn new(
+        my_ip: IpAddr,
+        addresses: AddressMap,
+        faults: Option<MediaFaults>,
+        callers: CallerRuns,
+    ) -> Self {
         TurmoilRuntime {
             my_ip,
             addresses,
             faults,
+            arbiter: Arc::new(Arbiter {
+                callers,
+                ..Arbiter::default()
+            }),
         }
     }
 }
@@ -99,7 +198,15 @@ fn unsupported(what: &str) -> io::Error {
 
 impl Runtime for TurmoilRuntime {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
-        Box::new(TaskHandle(tokio::spawn(future)))
+        // The one task a connection spawns is its driver: each of its polls begins a round
+        // of the arbiter.
+        let arbiter = Arc::clone(&self.arbiter);
+        let mut future = future;
+        let driver = futures::future::poll_fn(move |cx| {
+            arbiter.begin_poll();
+            future.as_mut().poll(cx)
+        });
+        Box::new(TaskHandle(tokio::spawn(driver)))
     }
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
@@ -112,12 +219,22 @@ impl Runtime for TurmoilRuntime {
         let simulated = SocketAddr::new(self.my_ip, bound.local_addr()?.port());
         self.addresses.insert(real, simulated);
         debug!(%real, %simulated, "WebRTC socket mapped");
+        let socket = Arc::new(bound);
+        let queue = Arc::new(SocketQueue::default());
+        self.arbiter
+            .queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&queue));
+        let reader = tokio::spawn(read_datagrams(Arc::clone(&socket), Arc::clone(&queue)));
         Ok(Arc::new(TurmoilUdpSocket {
-            socket: Arc::new(bound),
+            socket,
             local: simulated,
             my_ip: self.my_ip,
             faults: self.faults.clone(),
-            readable: Mutex::new(None),
+            queue,
+            reader,
+            arbiter: Arc::clone(&self.arbiter),
         }))
     }
 
@@ -155,7 +272,19 @@ impl Runtime for TurmoilRuntime {
     }
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
-        Box::pin(tokio::time::sleep(duration))
+        let arbiter = Arc::clone(&self.arbiter);
+        let mut sleep = Box::pin(tokio::time::sleep(duration));
+        Box::pin(futures::future::poll_fn(move |cx| {
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) if arbiter.timer_may_fire() => Poll::Ready(()),
+                Poll::Ready(()) => {
+                    // Held back this round: ask for the next one at once.
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            }
+        }))
     }
 
     fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
@@ -180,17 +309,35 @@ impl AsyncInterval for TokioInterval {
     }
 }
 
-type Readable = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
-
-/// A turmoil UDP socket as webrtc-rs polls it.
+/// A turmoil UDP socket as webrtc-rs polls it: a reader task takes each datagram from turmoil
+/// as it arrives into a queue the driver reads when the [`Arbiter`] lets it.
 struct TurmoilUdpSocket {
     socket: Arc<turmoil::net::UdpSocket>,
     local: SocketAddr,
     my_ip: IpAddr,
     faults: Option<MediaFaults>,
-    /// While a `readable()` future is stored it holds turmoil's receive lock, so a datagram is
-    /// taken only when none is stored; a ready future is dropped before reading.
-    readable: Mutex<Option<Readable>>,
+    queue: Arc<SocketQueue>,
+    reader: tokio::task::JoinHandle<()>,
+    arbiter: Arc<Arbiter>,
+}
+
+impl Drop for TurmoilUdpSocket {
+    fn drop(&mut self) {
+        // The reader holds the socket open; it goes with the connection.
+        self.reader.abort();
+    }
+}
+
+async fn read_datagrams(socket: Arc<turmoil::net::UdpSocket>, queue: Arc<SocketQueue>) {
+    let mut buf = vec![0u8; 65_536];
+    while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+        queue
+            .datagrams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back((buf[..len].to_vec(), from));
+        queue.waker.wake();
+    }
 }
 
 impl std::fmt::Debug for TurmoilUdpSocket {
@@ -226,38 +373,31 @@ impl AsyncUdpSocket for TurmoilUdpSocket {
         let (Some(buf), Some(slot)) = (bufs.first_mut(), meta.first_mut()) else {
             return Poll::Ready(Ok(0));
         };
-        let Ok(mut readable) = self.readable.lock() else {
-            return Poll::Ready(Err(io::Error::other("socket state poisoned")));
-        };
-        loop {
-            if readable.is_none() {
-                match self.socket.try_recv_from(buf) {
-                    Ok((len, from)) => {
-                        *slot = RecvMeta::default();
-                        slot.len = len;
-                        slot.stride = len.max(1);
-                        slot.addr = from;
-                        slot.dst_ip = None;
-                        return Poll::Ready(Ok(1));
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        let socket = Arc::clone(&self.socket);
-                        *readable = Some(Box::pin(async move { socket.readable().await }));
-                    }
-                    Err(error) => return Poll::Ready(Err(error)),
-                }
-            }
-            let Some(waiting) = readable.as_mut() else {
-                continue;
-            };
-            match waiting.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(result) => {
-                    *readable = None;
-                    result?;
-                }
-            }
+        self.queue.waker.register(cx.waker());
+        let mut datagrams = self
+            .queue
+            .datagrams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if datagrams.is_empty() {
+            return Poll::Pending;
         }
+        if !self.arbiter.socket_may_deliver() {
+            // Held back this round: ask for the next one at once.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let Some((datagram, from)) = datagrams.pop_front() else {
+            return Poll::Pending;
+        };
+        let len = datagram.len().min(buf.len());
+        buf[..len].copy_from_slice(&datagram[..len]);
+        *slot = RecvMeta::default();
+        slot.len = len;
+        slot.stride = len.max(1);
+        slot.addr = from;
+        slot.dst_ip = None;
+        Poll::Ready(Ok(1))
     }
 }
 
@@ -401,9 +541,11 @@ impl Runtime for WatchedRuntime {
         match &self.relay_flush {
             Some(flushed) if !flushed.swap(false, AtomicOrdering::AcqRel) => {
                 let flushed = Arc::clone(flushed);
-                let yielded = self.inner.yield_now();
+                // A sleep of nothing, not a bare yield: inside a world the runtime's arbiter
+                // orders it with the driver's other branches.
+                let now = self.inner.sleep(Duration::ZERO);
                 Box::pin(async move {
-                    yielded.await;
+                    now.await;
                     flushed.store(true, AtomicOrdering::Release);
                 })
             }

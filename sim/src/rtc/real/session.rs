@@ -112,9 +112,15 @@ impl Engine {
         // webrtc-rs waits 2 s before it nominates a pair with a relay candidate, in case a
         // better kind succeeds; libwebrtc (the apps' stack) has no such wait, and under the
         // relay-only policy (either side's) there is nothing better to wait for.
-        let settings = SettingEngineBuilder::new()
+        let mut settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_relay_acceptance_min_wait(Some(Duration::ZERO));
+        if let Network::Simulated { .. } = self.task.network {
+            // What ring would draw from the kernel, drawn from the seed (`crypto`).
+            let provider = super::crypto::SeededProvider::new(self.rng.next_u64())
+                .map_err(|e| webrtc::error::Error::Other(e.to_string()))?;
+            settings = settings.with_crypto_provider(Arc::new(provider));
+        }
         let settings = settings.build();
         let handler = Arc::new(Handler {
             session: id,
