@@ -300,6 +300,17 @@ fn call_rejects_bad_options_with_a_clear_error() {
             ][..],
             "--media-loss is for the simulated world",
         ),
+        (
+            &[
+                "call",
+                "--webrtc",
+                "real",
+                "--real-network",
+                "--world",
+                "memory",
+            ][..],
+            "--world is for the simulated world",
+        ),
         (&["call", "--webrtc", "libwebrtc"][..], "invalid value"),
         (
             &["bench", "real-webrtc", "--calls", "0"][..],

@@ -556,8 +556,65 @@ fn phone_options_parse_as_documented_and_bad_ones_are_usage_errors() {
         (&["--ports", "9-3"][..], "LOW-HIGH"),
         (&["--media-loss", "150"][..], "percentage"),
         (&["--delay", "x.call.offer"][..], "KIND:TIME"),
+        // TURN: its own server needs an address peers reach; URLs as the apps write them.
+        (
+            &["--bind", "0.0.0.0"][..],
+            "needs an address peers can reach",
+        ),
+        (
+            &["--turn", "turns:example.com:443"][..],
+            "TLS is not supported",
+        ),
+        (
+            &["--turn", "turn:127.0.0.1:3478?transport=tcp"][..],
+            "only UDP",
+        ),
+        (&["--turn", "turn:127.0.0.1"][..], "the port is missing"),
+        (
+            &["--turn", "turn:127.0.0.1:3478?x=1"][..],
+            "unknown parameter",
+        ),
+        (&["--turn", "nonsense"][..], "takes turn:HOST:PORT"),
+        (
+            &["--direct", "--turn", "turn:127.0.0.1:3478"][..],
+            "cannot be used with",
+        ),
+        (
+            &["--direct", "--turn-user", "bob"][..],
+            "cannot be used with",
+        ),
     ] {
         let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+/// `callsim turn`'s bad options are usage errors naming what is wrong, before it listens.
+#[test]
+fn turn_options_that_cannot_work_are_usage_errors() {
+    for (args, says) in [
+        (&["--listen", "0.0.0.0:0"][..], "needs --external-ip"),
+        (
+            &["--listen", "127.0.0.1:0", "--external-ip", "10.1.2.3"][..],
+            "for a wildcard",
+        ),
+        (
+            &["--listen", "0.0.0.0:0", "--external-ip", "0.0.0.0"][..],
+            "not a wildcard",
+        ),
+        (&["--listen", "192.0.2.7:3478"][..], "cannot listen on"),
+        (
+            &["--listen", "127.0.0.1:0", "--user", ""][..],
+            "must not be empty",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_callsim"))
+            .arg("turn")
+            .args(args)
+            .output()
+            .expect("runs");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");

@@ -50,6 +50,9 @@ fn a_real_call_connects_and_carries_decrypted_audio_both_ways() {
         );
         assert_eq!(stats.frames_decrypted, stats.audio_frames_received);
         assert_eq!(stats.undecryptable_frames, 0);
+        // Read from the stack every second of the call, not only when it ends.
+        assert!(stats.packets_sent >= 200, "{} {stats:?}", w.name(id));
+        assert!(stats.rtt_ms.is_some(), "{} {stats:?}", w.name(id));
     }
     w.user(ALICE, UserAction::EndCall);
     w.advance(2_000).expect("runs");

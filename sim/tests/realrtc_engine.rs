@@ -179,7 +179,8 @@ fn engine(name: &str, responses: &Arc<Responses>) -> realrtc::RealRtc {
     rtc
 }
 
-/// Each m-line of an SDP: its kind, mid and direction.
+/// Each m-line of an SDP: its kind, mid and direction, and the label its track's id starts
+/// with (mic, camera, screenAudio, screenVideo), so the mid of each source is checked too.
 fn m_lines(sdp: &str) -> Vec<(String, String, String)> {
     let mut lines = Vec::new();
     for section in sdp.split("\r\nm=").skip(1) {
@@ -196,7 +197,13 @@ fn m_lines(sdp: &str) -> Vec<(String, String, String)> {
             .find(|d| section.lines().any(|l| l == format!("a={d}")))
             .unwrap_or("none")
             .to_owned();
-        lines.push((kind, attr("a=mid:"), direction));
+        let label = attr("a=msid:")
+            .split(' ')
+            .nth(1)
+            .and_then(|track| track.split('-').next())
+            .unwrap_or("no track")
+            .to_owned();
+        lines.push((kind, attr("a=mid:"), format!("{direction} {label}")));
     }
     lines
 }
@@ -209,13 +216,19 @@ fn m_lines(sdp: &str) -> Vec<(String, String, String)> {
 #[tokio::test(start_paused = true)]
 async fn offers_and_answers_carry_the_four_sendrecv_transceivers_of_current_clients() {
     let expected: Vec<(String, String, String)> = [
-        ("audio", "0"),
-        ("video", "1"),
-        ("audio", "2"),
-        ("video", "3"),
+        ("audio", "0", "mic"),
+        ("video", "1", "camera"),
+        ("audio", "2", "screenAudio"),
+        ("video", "3", "screenVideo"),
     ]
     .into_iter()
-    .map(|(kind, mid)| (kind.to_owned(), mid.to_owned(), "sendrecv".to_owned()))
+    .map(|(kind, mid, source)| {
+        (
+            kind.to_owned(),
+            mid.to_owned(),
+            format!("sendrecv {source}"),
+        )
+    })
     .collect();
     for media in [CallMediaType::Audio, CallMediaType::Video] {
         let (bob_responses, alice_responses) = (

@@ -31,7 +31,8 @@ pub enum Answer {
 pub enum WebRtcBackend {
     /// SimRtc: a light model of ICE, DTLS and media timing (fast; byte-for-byte by seed).
     Sim,
-    /// webrtc-rs 0.21: real ICE, DTLS-SRTP and RTP (events and timing repeat, bytes do not).
+    /// webrtc-rs 0.21: real ICE, DTLS-SRTP and RTP, relay-only through a real TURN server unless
+    /// --direct (runs repeat byte for byte by seed).
     Real,
 }
 
@@ -445,6 +446,7 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, CallCommandError> {
         return Err("--real-network runs the real WebRTC stack: add --webrtc real".into());
     }
     let simulated_only = [
+        ("--world", args.world == WorldKind::Memory),
         ("--media-latency", args.media_latency != 20),
         ("--media-loss", args.media_loss > 0.0),
         ("--relay-loss", args.relay_loss > 0.0),

@@ -189,22 +189,23 @@ pub enum Command {
     /// is a message from the peer. Events go to stderr (or --events FILE) as JSON lines: the
     /// phone's inputs and outputs (states, CallKit actions, chat items, errors), `stats` every
     /// second, an `error` per bad input line or refused message, and a final `summary`. A line
-    /// that is not a JSON object, or longer than 1 MiB, is an error event, never a crash; the
+    /// that is not a JSON object, not UTF-8, or longer than 1 MiB, is an error event, never a crash; the
     /// input closing ends the call as a dead link would. Exit status: 0 if the call did what
     /// was asked (connected and ended; declined or unanswered: ended without connecting), 1
     /// if not, 2 on bad options.
     #[command(
-        after_help = "Examples:\n  callsim phone --name Bob --peer Alice --listen 127.0.0.1:7000 --answer callkit --answer-after 1s\n  callsim phone --name Alice --peer Bob --connect 127.0.0.1:7000 --call video --hang-up-after 10s\n  mkfifo a b; callsim phone --call audio --hang-up-after 5s > b < a & callsim phone --name Bob --peer Alice < b > a"
+        after_help = "Examples:\n  callsim phone --name Bob --peer Alice --listen 127.0.0.1:7000 --answer callkit --answer-after 1s\n  callsim phone --name Alice --peer Bob --connect 127.0.0.1:7000 --call video --hang-up-after 10s\n  mkfifo a b\n  callsim phone --call audio --hang-up-after 5s > b < a &\n  callsim phone --name Bob --peer Alice < b > a"
     )]
     Phone(Box<phone::PhoneArgs>),
     /// Run a TURN server (RFC 8656 over UDP) for `callsim phone`s and other clients.
     ///
     /// The same server the simulated worlds run for relay-only calls (turn-server-proto),
     /// on a real interface, with the credentials SimpleX's apps use unless --user and
-    /// --password say otherwise. The first line on stdout is its URL and credentials; it runs
-    /// until interrupted or --stop-after. Media between two clients of the server stays
-    /// inside it. Exit status: 0 when stopped by --stop-after, 1 if the server fails, 2 on
-    /// bad options (an address that cannot be bound).
+    /// --password say otherwise. The first line on stdout names its URL and credentials; it
+    /// runs until interrupted (Ctrl-C) or --stop-after. Media between two clients of the
+    /// server stays inside it. RUST_LOG=info logs each allocation (none means no client got
+    /// through: a wrong address or password). Exit status: 0 when stopped by --stop-after, 1
+    /// if the server fails, 2 on bad options (an address that cannot be bound).
     #[command(
         after_help = "Examples:\n  callsim turn --listen 127.0.0.1:3478\n  callsim turn --listen 0.0.0.0:3478 --external-ip 192.168.1.20\n  callsim phone --name Alice --peer Bob --turn turn:127.0.0.1:3478 --call audio ..."
     )]

@@ -55,10 +55,10 @@ pub struct PhoneArgs {
     #[arg(long, value_name = "URL", value_parser = parse_turn_url, conflicts_with = "direct")]
     pub turn: Option<SocketAddr>,
     /// The TURN server's username (default: the one SimpleX's apps use).
-    #[arg(long, value_name = "NAME", default_value = callsim_sim::rtc::real_turn::TURN_USERNAME)]
+    #[arg(long, value_name = "NAME", default_value = callsim_sim::rtc::real_turn::TURN_USERNAME, conflicts_with = "direct")]
     pub turn_user: String,
     /// The TURN server's password (default: the one SimpleX's apps use).
-    #[arg(long, value_name = "PASSWORD", default_value = callsim_sim::rtc::real_turn::TURN_PASSWORD)]
+    #[arg(long, value_name = "PASSWORD", default_value = callsim_sim::rtc::real_turn::TURN_PASSWORD, conflicts_with = "direct")]
     pub turn_password: String,
     /// The address to gather host candidates on (the interface a peer reaches this host by).
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
@@ -170,15 +170,40 @@ pub(crate) fn parse_turn_url(text: &str) -> Result<SocketAddr, String> {
         }
     })?;
     let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if !query.is_empty() && query != "transport=udp" {
+    if query
+        .split('&')
+        .any(|q| q.starts_with("transport=") && q != "transport=udp")
+    {
         return Err(format!(
-            "{text:?}: only UDP TURN is supported (webrtc-rs 0.21): leave out ?{query} or use ?transport=udp"
+            "{text:?}: only UDP TURN is supported (webrtc-rs 0.21): use ?transport=udp or leave it out"
         ));
     }
-    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+    if let Some(other) = query
+        .split('&')
+        .find(|q| !q.is_empty() && *q != "transport=udp")
+    {
+        return Err(format!(
+            "{text:?}: unknown parameter {other:?}: only ?transport=udp is taken"
+        ));
+    }
+    let has_port = host_port.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.ends_with(':') && port.parse::<u16>().is_ok()
+    });
+    if !has_port {
+        return Err(format!(
+            "{text:?}: the port is missing: turn:HOST:PORT, e.g. turn:127.0.0.1:3478"
+        ));
+    }
+    let addresses: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(host_port)
         .map_err(|e| format!("{text:?}: cannot resolve {host_port:?}: {e}"))?
-        .find(SocketAddr::is_ipv4)
-        .ok_or_else(|| format!("{text:?}: {host_port:?} has no IPv4 address"))
+        .collect();
+    // IPv4 first: the phone gathers on 127.0.0.1 unless --bind says otherwise.
+    addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?}: {host_port:?} has no address"))
 }
 
 fn parse_on_off(text: &str) -> Result<bool, String> {
@@ -203,6 +228,15 @@ pub fn run(args: &PhoneArgs) -> Result<bool, CliError> {
             args.bind
         ))
     })?;
+    if args.bind.is_unspecified() && !args.direct && args.turn.is_none() {
+        // The phone's own TURN server would hand out relayed addresses on the wildcard,
+        // which no peer can reach.
+        return Err(CliError::Usage(format!(
+            "--bind {}: the phone's own TURN server needs an address peers can reach: give \
+             --bind IP (this host's address on the peer's network), --turn URL, or --direct",
+            args.bind
+        )));
+    }
     let script = match &args.script {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {

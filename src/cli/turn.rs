@@ -39,6 +39,13 @@ pub fn run(args: &TurnArgs, out: &mut impl Write) -> Result<(), CliError> {
                 "--external-ip must be an address peers can reach, not a wildcard".into(),
             ));
         }
+        (listen, Some(_)) if !listen.is_unspecified() => {
+            return Err(CliError::Usage(format!(
+                "--external-ip is for a wildcard --listen address: relayed addresses on {} \
+                 carry {listen} already",
+                args.listen
+            )));
+        }
         (_, Some(ip)) => ip,
         (ip, None) if ip.is_unspecified() => {
             return Err(CliError::Usage(format!(
@@ -49,9 +56,15 @@ pub fn run(args: &TurnArgs, out: &mut impl Write) -> Result<(), CliError> {
         }
         (ip, None) => ip,
     };
-    if args.listen.is_ipv6() || advertised.is_ipv6() {
+    if args.listen.is_ipv6() != advertised.is_ipv6() {
+        return Err(CliError::Usage(format!(
+            "--external-ip {advertised} and --listen {} must be of one family (IPv4 or IPv6)",
+            args.listen
+        )));
+    }
+    if args.user.is_empty() || args.password.is_empty() {
         return Err(CliError::Usage(
-            "callsim turn relays over IPv4 only, as the phones gather IPv4 candidates".into(),
+            "--user and --password must not be empty: clients authenticate with them".into(),
         ));
     }
     let users = vec![(args.user.clone(), args.password.clone())];
@@ -63,9 +76,14 @@ pub fn run(args: &TurnArgs, out: &mut impl Write) -> Result<(), CliError> {
             username: args.user.clone(),
             password: args.password.clone(),
         };
+        let relayed = if args.listen.ip().is_unspecified() {
+            format!(", relayed addresses on {advertised}")
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "TURN server listening: {} (user {}, password {})",
+            "TURN server listening: {} (user {}, password {}{relayed})",
             config.url(),
             config.username,
             config.password

@@ -141,7 +141,7 @@ async fn run<S: TurnSocket, P: MediaPath>(
                         relays.insert(addr, (socket, reader));
                         addr
                     });
-                    debug!(client = %request.client, ?relayed, "TURN allocation");
+                    info!(client = %request.client, ?relayed, "TURN allocation");
                     turn.allocated(now(), request, relayed, &mut path);
                 }
                 RealTurnOutput::Release(addr) => {

@@ -110,6 +110,8 @@ const TRICKLE_FOR: Duration = Duration::from_millis(12_000);
 /// A backstop past the stack's own ~30.2 s ICE failure, for a handshake that never ends.
 const CONNECT_LIMIT: Duration = Duration::from_secs(31);
 const OPUS_PT: u8 = 111;
+/// How often a connected session's packet and RTT counters are read from the stack.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 const VP8_PT: u8 = 96;
 
 /// Where the peer connections' packets go.
@@ -301,6 +303,10 @@ struct Assembly {
 
 struct Session {
     id: u64,
+    /// Packets sent by the run's earlier sessions.
+    sent_before: u64,
+    /// When the run's counters next read the stack's statistics (while connected).
+    next_stats: Instant,
     /// The app's client that made this peer connection: its responses carry this id.
     client: ClientId,
     pc: Arc<dyn PeerConnection>,
@@ -646,7 +652,7 @@ impl Engine {
     /// The app's process died: its peer connection stops mid-flight, sending nothing more.
     async fn kill(&mut self) {
         if let Some(session) = self.session.take() {
-            self.final_stats(&session).await;
+            self.read_stats(&session).await;
             session.kill.kill();
         }
     }
@@ -682,7 +688,7 @@ impl Engine {
     /// Closes the session's peer connection, if any (its driver's exit is then expected).
     async fn close(&mut self) {
         if let Some(session) = self.session.take() {
-            self.final_stats(&session).await;
+            self.read_stats(&session).await;
             if let Err(error) = session.pc.close().await {
                 debug!(%error, "closing the peer connection");
             }
@@ -719,6 +725,7 @@ impl Engine {
             next = next.min(since + CONNECT_LIMIT);
         }
         if s.connected {
+            next = next.min(s.next_stats);
             if s.mic {
                 next = next.min(s.next_audio);
             }
@@ -771,6 +778,10 @@ impl Engine {
         }
         if session.connected {
             self.send_media(&mut session, now).await;
+            if now >= session.next_stats {
+                session.next_stats = now + STATS_EVERY;
+                self.read_stats(&session).await;
+            }
         }
         self.session = Some(session);
     }

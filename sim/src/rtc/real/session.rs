@@ -26,7 +26,10 @@ impl Engine {
             }
         };
         let now = Instant::now();
+        let sent_before = self.stats().packets_sent;
         Some(Session {
+            sent_before,
+            next_stats: now + STATS_EVERY,
             client: self.client,
             id,
             pc,
@@ -211,7 +214,9 @@ impl Engine {
         })
     }
 
-    pub(super) async fn final_stats(&self, session: &Session) {
+    /// Reads the session's packets sent and round-trip time from the stack into the run's
+    /// counters: every second of a connected call, and when the session closes.
+    pub(super) async fn read_stats(&self, session: &Session) {
         let report = session
             .pc
             .get_stats(Instant::now().into_std(), StatsSelector::None)
@@ -222,7 +227,7 @@ impl Engine {
                 sent += out.sent_rtp_stream_stats.packets_sent;
             }
         }
-        self.stats().packets_sent += sent;
+        self.stats().packets_sent = session.sent_before + sent;
         if let (_, Some(rtt)) = self.pair(session).await {
             self.stats().rtt_ms = Some(rtt);
         }
