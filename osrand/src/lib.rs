@@ -11,7 +11,8 @@
 //! and binaries run simulations) gets every such request here. On a thread that called
 //! [`seed_this_thread`], the bytes come from a ChaCha20 stream of that seed; everywhere else,
 //! and after the [`Seeded`] guard is dropped, from the kernel's `getrandom(2)` as before. So a
-//! simulation gets the same bytes every run, and nothing outside one changes.
+//! simulation gets the same bytes every run. (What a library drew while the thread was seeded
+//! and keeps, such as std's hash keys of that thread, stays as it was drawn.)
 //!
 //! What this does not reach: code that makes the system call itself (`ring`, through
 //! `getrandom` 0.2) or reads a clock. callsim gives the stack a crypto provider of its own for
@@ -30,11 +31,13 @@ thread_local! {
     static SOURCE: RefCell<Option<ChaCha20Rng>> = const { RefCell::new(None) };
 }
 
-/// While alive, the operating system's randomness on this thread comes from a seed.
+/// While alive, the operating system's randomness on this thread comes from a seed. Not
+/// `Send`: it belongs to the thread it seeded.
 #[derive(Debug)]
 #[must_use = "the seed applies only while the guard lives"]
 pub struct Seeded {
     previous: Option<ChaCha20Rng>,
+    _thread: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for Seeded {
@@ -52,7 +55,10 @@ pub fn seed_this_thread(seed: u64) -> Seeded {
     std::hint::black_box(getrandom as unsafe extern "C" fn(_, _, _) -> _);
     let stream = ChaCha20Rng::seed_from_u64(seed ^ 0x6f73_7261_6e64);
     let previous = SOURCE.with(|source| source.borrow_mut().replace(stream));
-    Seeded { previous }
+    Seeded {
+        previous,
+        _thread: std::marker::PhantomData,
+    }
 }
 
 /// Whether this binary's requests for the operating system's randomness reach this crate:
@@ -106,6 +112,15 @@ pub unsafe extern "C" fn getrandom(
     len: libc::size_t,
     flags: libc::c_uint,
 ) -> libc::ssize_t {
+    if len == 0 {
+        return 0;
+    }
+    // What the kernel refuses (a null buffer, a length past `isize::MAX`), it refuses with
+    // the right error; a slice over it would be undefined behaviour.
+    if buf.is_null() || isize::try_from(len).is_err() {
+        // SAFETY: the system call with the caller's own arguments; it checks them.
+        return unsafe { libc::syscall(libc::SYS_getrandom, buf, len, flags) as libc::ssize_t };
+    }
     let seeded = SOURCE
         .try_with(|source| {
             let mut source = source.try_borrow_mut().ok()?;
@@ -146,6 +161,17 @@ mod tests {
         assert_eq!(read(Some(5)), read(Some(5)));
         assert_ne!(read(Some(5)), read(Some(6)));
         assert_ne!(read(None), read(None), "the kernel's bytes, not a seed's");
+    }
+
+    #[test]
+    fn edge_arguments_go_to_the_kernel_never_into_a_slice() {
+        let _seeded = seed_this_thread(3);
+        // SAFETY: the C idioms a library may use: a probe of nothing, a null buffer.
+        #[allow(unsafe_code)]
+        unsafe {
+            assert_eq!(getrandom(std::ptr::null_mut(), 0, 0), 0);
+            assert_eq!(getrandom(std::ptr::null_mut(), 16, 0), -1);
+        }
     }
 
     #[test]

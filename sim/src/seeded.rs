@@ -13,23 +13,37 @@
 //! BDD runner and the tests do so; a second simulation on the same thread gets keys that
 //! follow the first one's).
 
-/// While alive, this thread's randomness from the operating system comes from a seed.
+/// While alive, this thread's randomness from the operating system comes from a seed. Not
+/// `Send`: it belongs to the thread it seeded.
 #[derive(Debug)]
 #[must_use = "the seed applies only while the guard lives"]
 pub struct ThreadSeed {
-    _os: callsim_osrand::Seeded,
+    os: Option<callsim_osrand::Seeded>,
 }
 
 impl ThreadSeed {
     /// Seeds this thread with `seed`, and reseeds its `rand` thread RNGs from it.
     pub fn new(seed: u64) -> Self {
         let os = callsim_osrand::seed_this_thread(seed);
-        // Drawn from the stream just installed; a failure leaves the old state, which only
-        // costs repeatability, never correctness.
-        let _ = rand010::rng().reseed();
-        let _ = rand09::rng().reseed();
-        ThreadSeed { _os: os }
+        reseed_thread_rngs();
+        ThreadSeed { os: Some(os) }
     }
+}
+
+impl Drop for ThreadSeed {
+    fn drop(&mut self) {
+        // The kernel's randomness first, then the thread RNGs drawn from it again: nothing
+        // after the simulation keeps drawing from its seed.
+        drop(self.os.take());
+        reseed_thread_rngs();
+    }
+}
+
+/// Reseeds the `rand` thread RNGs from `getrandom(3)`. A failure leaves the old state, which
+/// only costs repeatability, never correctness.
+fn reseed_thread_rngs() {
+    let _ = rand010::rng().reseed();
+    let _ = rand09::rng().reseed();
 }
 
 /// Runs `f` on a thread of its own, seeded with `seed` before anything runs on it: the way to
@@ -45,6 +59,8 @@ pub fn on_fresh_thread<T: Send>(seed: u64, f: impl FnOnce() -> T + Send) -> T {
     let ran = std::thread::scope(|scope| {
         let spawned = std::thread::Builder::new()
             .name(format!("simulation-{seed}"))
+            // The main thread's stack: webrtc-rs's futures are large in debug builds.
+            .stack_size(8 << 20)
             .spawn_scoped(scope, || {
                 let _seeded = ThreadSeed::new(seed);
                 take().map(|f| f())
@@ -57,7 +73,8 @@ pub fn on_fresh_thread<T: Send>(seed: u64, f: impl FnOnce() -> T + Send) -> T {
     });
     match (ran, take()) {
         (Some(value), _) => value,
-        // No thread to be had: here, seeded all the same.
+        // No thread to be had: here, seeded all the same (this thread's hash keys may have
+        // been drawn before, so the stack's hash maps may iterate in another order).
         (None, Some(f)) => {
             let _seeded = ThreadSeed::new(seed);
             f()

@@ -228,6 +228,13 @@ pub fn run(args: &PhoneArgs) -> Result<bool, CliError> {
             args.bind
         ))
     })?;
+    if args.bind.is_ipv6() && !args.direct {
+        return Err(CliError::Usage(format!(
+            "--bind {}: relay-only calls need IPv4: webrtc-rs 0.21's TURN client asks for IPv4 \
+             relayed addresses only; give an IPv4 --bind, or --direct",
+            args.bind
+        )));
+    }
     if args.bind.is_unspecified() && !args.direct && args.turn.is_none() {
         // The phone's own TURN server would hand out relayed addresses on the wildcard,
         // which no peer can reach.

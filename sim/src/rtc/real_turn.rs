@@ -75,6 +75,17 @@ pub struct AllocationRequest {
     family: AddressFamily,
 }
 
+impl AllocationRequest {
+    /// Whether a relayed address at `ip` is of the family the client asked for (RFC 8656
+    /// §7.2: otherwise the server answers 440, Address Family not Supported).
+    pub fn family_matches(&self, ip: std::net::IpAddr) -> bool {
+        match self.family {
+            AddressFamily::IPV4 => ip.is_ipv4(),
+            AddressFamily::IPV6 => ip.is_ipv6(),
+        }
+    }
+}
+
 /// What the server asks of the adapter that runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RealTurnOutput {
@@ -181,13 +192,20 @@ impl RealTurn {
         if let Some(addr) = bound {
             self.relays.insert(addr, request.client);
         }
+        let answer = match bound {
+            Some(addr) => Ok(addr),
+            None if request.family_matches(self.listen.ip()) => {
+                Err(SocketAllocateError::InsufficientCapacity)
+            }
+            None => Err(SocketAllocateError::AddressFamilyNotSupported),
+        };
         self.server.allocated_socket(
             TransportType::Udp,
             request.listen,
             request.client,
             TransportType::Udp,
             request.family,
-            bound.ok_or(SocketAllocateError::InsufficientCapacity),
+            answer,
             instant(now),
         );
         self.drain(now, path);

@@ -122,13 +122,18 @@ async fn run<S: TurnSocket, P: MediaPath>(
                 }
                 RealTurnOutput::Allocate(request) => {
                     let port = next_port.unwrap_or(0);
-                    next_port = next_port.map(|p| p.wrapping_add(1));
-                    let bound = match S::bind_to(SocketAddr::new(placement.bind, port)).await {
-                        Ok(socket) => socket.bound().ok().map(|b| (socket, b.port())),
-                        Err(error) => {
-                            debug!(%error, "TURN relayed address could not be bound");
-                            None
+                    // Counted up to the last port, then the system's choice.
+                    next_port = next_port.and_then(|p| p.checked_add(1));
+                    let bound = if request.family_matches(placement.bind) {
+                        match S::bind_to(SocketAddr::new(placement.bind, port)).await {
+                            Ok(socket) => socket.bound().ok().map(|b| (socket, b.port())),
+                            Err(error) => {
+                                debug!(%error, "TURN relayed address could not be bound");
+                                None
+                            }
                         }
+                    } else {
+                        None
                     };
                     let relayed = bound.map(|(socket, port)| {
                         let addr = SocketAddr::new(listen_addr.ip(), port);
@@ -156,10 +161,14 @@ async fn run<S: TurnSocket, P: MediaPath>(
             .map(|at| start + Duration::from_millis(at.0.min(u64::MAX / 4_000_000)));
         tokio::select! {
             biased;
-            received = listen.recv(&mut buf) => {
-                let (len, from) = received?;
-                turn.handle_datagram(now(), listen_addr, from, &buf[..len], &mut path);
-            }
+            received = listen.recv(&mut buf) => match received {
+                Ok((len, from)) => {
+                    turn.handle_datagram(now(), listen_addr, from, &buf[..len], &mut path);
+                }
+                // A peer's ICMP error or an interrupted call: UDP goes on.
+                Err(error) if passing(&error) => debug!(%error, "TURN receive"),
+                Err(error) => return Err(error),
+            },
             Some((local, from, data)) = relayed_rx.recv() => {
                 turn.handle_datagram(now(), local, from, &data, &mut path);
             }
@@ -175,15 +184,35 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// A receive error UDP recovers from: a peer's ICMP error reported on this socket, or an
+/// interrupted call.
+fn passing(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}
+
 async fn read_relayed<S: TurnSocket>(
     socket: Arc<S>,
     local: SocketAddr,
     tx: mpsc::UnboundedSender<(SocketAddr, SocketAddr, Vec<u8>)>,
 ) {
     let mut buf = vec![0u8; 65_536];
-    while let Ok((len, from)) = socket.recv(&mut buf).await {
-        if tx.send((local, from, buf[..len].to_vec())).is_err() {
-            return;
+    loop {
+        match socket.recv(&mut buf).await {
+            Ok((len, from)) => {
+                if tx.send((local, from, buf[..len].to_vec())).is_err() {
+                    return;
+                }
+            }
+            Err(error) if passing(&error) => debug!(%error, "TURN relayed receive"),
+            Err(error) => {
+                debug!(%error, %local, "TURN relayed address stops receiving");
+                return;
+            }
         }
     }
 }

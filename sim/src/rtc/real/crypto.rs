@@ -3,12 +3,17 @@
 //!
 //! ring asks the kernel for randomness itself (`getrandom` 0.2 makes the system call), which
 //! no seeding of the process reaches. A connection's randomness there: the certificate's key
-//! and its self-signature (the `a=fingerprint` of the SDP), the DTLS randoms, the ECDHE keys,
-//! and the ECDSA signatures of the handshake, whose DER length varies with their random nonce.
-//! Here the random source is a ChaCha20 stream of the seed, the certificate key is drawn from
-//! it, ECDSA signs deterministically (RFC 6979, as p256 does), and X25519 and P-256 key
-//! exchanges take their secrets from the stream. Everything else (hashes, HMAC, AEAD, SRTP,
-//! verifying the peer's signatures) is ring's, unchanged.
+//! and its self-signature (the `a=fingerprint` of the SDP), the 28 random bytes of the DTLS
+//! randoms, the ECDHE keys, and the nonces of the handshake's ECDSA signatures. Here the
+//! random source is a ChaCha20 stream of the seed, the certificate key is drawn from it, ECDSA
+//! signs deterministically (RFC 6979, as p256 does), and X25519 and P-256 key exchanges take
+//! their secrets from the stream. Everything else (hashes, HMAC, AEAD, SRTP, verifying the
+//! peer's signatures) is ring's, unchanged.
+//!
+//! Not reached: the first 4 bytes of each DTLS random are the wall clock's seconds (rtc-dtls,
+//! `HandshakeRandom`), so the handshake's bytes, its signatures' DER lengths and the SRTP keys
+//! still change with the second a run starts. Nothing a trace records depends on them (turmoil
+//! does not model datagram sizes), so traces repeat; the datagrams' bytes do not.
 //!
 //! Used inside simulations only: on the real network the stack keeps its own provider.
 

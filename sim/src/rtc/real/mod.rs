@@ -35,8 +35,9 @@
 //! Determinism, inside a simulation: what webrtc-rs draws from the operating system comes
 //! from the seed ([`crate::seeded`]), what its ring crypto would draw comes from a provider of
 //! the session's seed (`crypto`), the origin line's wall-clock version is replaced, and the
-//! driver's pick among same-instant work is fixed ([`runtime`]'s arbiter), so runs repeat byte
-//! for byte (`docs/dependency-bugs.md`). On the real network the stack keeps its own.
+//! driver's pick among same-instant work is fixed ([`runtime`]'s arbiter), so runs and their
+//! traces repeat byte for byte; only the DTLS datagrams keep 4 bytes of wall-clock time
+//! (`docs/dependency-bugs.md`). On the real network the stack keeps its own.
 
 mod crypto;
 mod events;

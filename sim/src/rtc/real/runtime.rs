@@ -60,8 +60,8 @@ pub struct TurmoilRuntime {
     arbiter: Arc<Arbiter>,
 }
 
-/// How many times the tasks that call into a host's peer connections (the engine, the
-/// readers of remote tracks) have run: each run may have queued work for the driver.
+/// How many times the task that calls into a host's peer connections (the engine) has run:
+/// each run may have queued work for the driver. (The readers of remote tracks queue nothing.)
 #[derive(Debug, Clone, Default)]
 pub struct CallerRuns(Arc<AtomicU64>);
 
@@ -99,6 +99,9 @@ struct Arbiter {
     seen: AtomicU64,
     /// The current poll lets the engine's events go first.
     events_first: AtomicBool,
+    /// The driver is being polled: only its own sleeps are held back (a sleep another task
+    /// waits on, such as `close()`'s time limit, is left alone).
+    in_driver: AtomicBool,
     /// The datagrams the sockets hold for the driver.
     queues: Mutex<Vec<std::sync::Weak<SocketQueue>>>,
 }
@@ -204,7 +207,10 @@ impl Runtime for TurmoilRuntime {
         let mut future = future;
         let driver = futures::future::poll_fn(move |cx| {
             arbiter.begin_poll();
-            future.as_mut().poll(cx)
+            arbiter.in_driver.store(true, AtomicOrdering::Relaxed);
+            let polled = future.as_mut().poll(cx);
+            arbiter.in_driver.store(false, AtomicOrdering::Relaxed);
+            polled
         });
         Box::new(TaskHandle(tokio::spawn(driver)))
     }
@@ -277,6 +283,9 @@ impl Runtime for TurmoilRuntime {
         Box::pin(futures::future::poll_fn(move |cx| {
             match sleep.as_mut().poll(cx) {
                 Poll::Pending => Poll::Pending,
+                Poll::Ready(()) if !arbiter.in_driver.load(AtomicOrdering::Relaxed) => {
+                    Poll::Ready(())
+                }
                 Poll::Ready(()) if arbiter.timer_may_fire() => Poll::Ready(()),
                 Poll::Ready(()) => {
                     // Held back this round: ask for the next one at once.
@@ -439,6 +448,9 @@ pub struct WatchedRuntime {
     /// For a connection relaying through TURN: whether the driver's last wake-up was the
     /// extra one [`Runtime::sleep`] gives it to send what it relayed (see `sleep`).
     relay_flush: Option<Arc<AtomicBool>>,
+    /// A task this runtime spawned (the driver) is being polled: the flush applies to its
+    /// sleeps only, never to a sleep another task waits on (`close()`'s time limit).
+    in_spawned: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for WatchedRuntime {
@@ -460,6 +472,7 @@ impl WatchedRuntime {
             kill,
             send_loss: None,
             relay_flush: None,
+            in_spawned: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -485,14 +498,21 @@ impl Runtime for WatchedRuntime {
         let killable = futures::future::Abortable::new(future, self.kill.register());
         // The driver logs inside the span of the phone whose connection it drives.
         let span = tracing::Span::current();
-        self.inner.spawn(Box::pin(
-            async move {
-                if killable.await.is_ok() {
-                    on_exit();
-                }
+        let watched = async move {
+            if killable.await.is_ok() {
+                on_exit();
             }
-            .instrument(span),
-        ))
+        }
+        .instrument(span);
+        let in_spawned = Arc::clone(&self.in_spawned);
+        let mut watched = Box::pin(watched);
+        self.inner
+            .spawn(Box::pin(futures::future::poll_fn(move |cx| {
+                in_spawned.store(true, AtomicOrdering::Relaxed);
+                let polled = watched.as_mut().poll(cx);
+                in_spawned.store(false, AtomicOrdering::Relaxed);
+                polled
+            })))
     }
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
@@ -538,8 +558,9 @@ impl Runtime for WatchedRuntime {
         // for the next wake-up: up to a timer of ~200 ms, for every DTLS flight. After any
         // wake-up but this one, its sleep is a single yield: one more pass, now, which sends
         // them (its timer check finds nothing due), then the full sleep.
+        let driver = self.in_spawned.load(AtomicOrdering::Relaxed);
         match &self.relay_flush {
-            Some(flushed) if !flushed.swap(false, AtomicOrdering::AcqRel) => {
+            Some(flushed) if driver && !flushed.swap(false, AtomicOrdering::AcqRel) => {
                 let flushed = Arc::clone(flushed);
                 // A sleep of nothing, not a bare yield: inside a world the runtime's arbiter
                 // orders it with the driver's other branches.
