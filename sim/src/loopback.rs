@@ -33,7 +33,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::rtc::RtcStats;
 use crate::rtc::real::{self as realrtc, Network, RealRtcTask};
 use crate::rtc::real_turn::{TURN_PASSWORD, TURN_USERNAME, TurnServerConfig};
-use crate::rtc::turn_serve::spawn_real;
+use crate::rtc::turn_serve::{TurnCounters, spawn_real};
 use crate::trace::{TraceEvent, TraceRecord};
 
 /// How the callee answers.
@@ -84,6 +84,9 @@ pub struct LoopbackOutcome {
     pub backend_panics: u64,
     /// The TURN server's address, when a phone relayed.
     pub turn: Option<std::net::SocketAddr>,
+    /// The TURN server's relayed addresses: handed out, and still held once both phones
+    /// were idle (0: each client released its own when its call closed).
+    pub turn_allocations: (usize, usize),
 }
 
 impl LoopbackOutcome {
@@ -254,8 +257,9 @@ impl LoopbackCall {
         // Real time on purpose: this call runs on the real network, outside any simulation.
         let origin = tokio::time::Instant::now();
         let now = || Timestamp(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let counters = TurnCounters::default();
         let turn = if self.relay_only.contains(&true) {
-            match start_turn().await {
+            match start_turn(counters.clone()).await {
                 Ok(config) => Some(config),
                 Err(error) => return Err(format!("cannot start the TURN server: {error}")),
             }
@@ -380,14 +384,16 @@ impl LoopbackCall {
             stats,
             backend_panics,
             turn: turn.map(|t| t.addr),
+            turn_allocations: (counters.allocated(), counters.live()),
         })
     }
 }
 
 /// Starts a real TURN server on 127.0.0.1 (a port the system picks) on the ambient runtime.
-pub async fn start_turn() -> std::io::Result<TurnServerConfig> {
+pub async fn start_turn(counters: TurnCounters) -> std::io::Result<TurnServerConfig> {
     let loopback = IpAddr::from([127, 0, 0, 1]);
     let users = vec![(TURN_USERNAME.to_owned(), TURN_PASSWORD.to_owned())];
-    let (addr, _server) = spawn_real(SocketAddr::new(loopback, 0), loopback, users).await?;
+    let (addr, _server) =
+        spawn_real(SocketAddr::new(loopback, 0), loopback, users, counters).await?;
     Ok(TurnServerConfig::simplex(addr))
 }

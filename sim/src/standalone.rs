@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::rtc::RtcStats;
 use crate::rtc::real::{self as realrtc, Network, RealRtcTask};
 use crate::rtc::real_turn::{TURN_PASSWORD, TURN_USERNAME, TurnServerConfig};
-use crate::rtc::turn_serve::spawn_real;
+use crate::rtc::turn_serve::{TurnCounters, spawn_real};
 use crate::trace::{TraceEvent, TraceRecord};
 
 /// The peer's contact id in this phone's chat.
@@ -570,7 +570,9 @@ pub fn run_blocking(
             let users = vec![(TURN_USERNAME.to_owned(), TURN_PASSWORD.to_owned())];
             let listen = SocketAddr::new(options.bind, 0);
             let (addr, _server) = runtime
-                .block_on(async { spawn_real(listen, options.bind, users).await })
+                .block_on(async {
+                    spawn_real(listen, options.bind, users, TurnCounters::default()).await
+                })
                 .map_err(|e| format!("cannot start the TURN server on {}: {e}", options.bind))?;
             Some(TurnServerConfig::simplex(addr))
         }

@@ -27,6 +27,9 @@ fn a_relay_only_call_on_the_real_network_goes_through_turn_with_media_both_ways(
     );
     let turn = done.turn.expect("a TURN server was started");
     assert!(turn.ip().is_loopback());
+    // One relayed address per phone, each released when its call closed (webrtc-rs sends a
+    // Refresh of lifetime 0 from `close()`: callsim must give its driver the time to).
+    assert_eq!(done.turn_allocations, (2, 0));
     for phone in ["Alice", "Bob"] {
         let info = done.connection_info(phone).expect("a candidate pair");
         assert_eq!(
@@ -55,6 +58,7 @@ fn without_the_relay_only_policy_the_call_goes_peer_to_peer_and_starts_no_server
         done.items
     );
     assert_eq!(done.turn, None);
+    assert_eq!(done.turn_allocations, (0, 0));
     let info = done.connection_info("Alice").expect("a candidate pair");
     assert_eq!(info.local_candidate, Some(CandidateType::Host), "{info:?}");
 }

@@ -340,12 +340,42 @@ fn relay_only_real_calls_go_through_the_turn_server_with_decrypted_media_both_wa
         );
         assert_eq!(stats.undecryptable_frames, 0);
     }
+    assert_eq!(
+        w.turn_allocations(),
+        (2, 2),
+        "one relayed address per phone"
+    );
     // The relayed path is the pair's media path: blocking it ends the call.
     w.set_media_blocked(ALICE, BOB, true);
     assert!(
         w.advance_until(12_000, |w| !w.connected(ALICE, BOB))
             .expect("runs")
     );
+}
+
+/// A relay-only real call that ends releases both relayed addresses (webrtc-rs's `close()`
+/// sends a Refresh of lifetime 0 if its driver gets the time `close()` waits for it).
+#[test]
+fn a_relay_only_real_call_that_ends_releases_its_turn_allocations() {
+    let mut builder = WorldBuilder::new(6);
+    for name in ["Alice", "Bob"] {
+        let phone = builder.phone(name);
+        phone.real_webrtc = true;
+        phone.config.relay_policy = true;
+    }
+    let mut w = builder.build();
+    connect(&mut w, Audio);
+    w.advance(2_000).expect("runs");
+    assert_eq!(w.turn_allocations(), (2, 2));
+    w.user(ALICE, UserAction::EndCall);
+    w.advance(2_000).expect("runs");
+    assert_eq!(
+        (w.call_state(ALICE), w.call_state(BOB)),
+        (None, None),
+        "{}",
+        w.mermaid()
+    );
+    assert_eq!(w.turn_allocations(), (2, 0));
 }
 
 /// With the four transceivers of current clients, the camera can be turned on in an audio call

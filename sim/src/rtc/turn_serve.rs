@@ -59,6 +59,26 @@ impl TurnSocket for turmoil::net::UdpSocket {
     }
 }
 
+/// What a running server has done, for tests and reports: relayed addresses handed out, and
+/// those still held (a client that closes its call releases its own).
+#[derive(Debug, Clone, Default)]
+pub struct TurnCounters {
+    allocated: Arc<std::sync::atomic::AtomicUsize>,
+    live: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TurnCounters {
+    /// Relayed addresses handed out since the start.
+    pub fn allocated(&self) -> usize {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Relayed addresses held now.
+    pub fn live(&self) -> usize {
+        self.live.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Where the server's sockets go.
 #[derive(Debug, Clone, Copy)]
 pub struct TurnPlacement {
@@ -77,6 +97,7 @@ pub async fn serve<S: TurnSocket, P: MediaPath + Send + 'static>(
     users: Vec<(String, String)>,
     hop_cost_ms: u64,
     path: P,
+    counters: TurnCounters,
 ) -> io::Result<(SocketAddr, impl Future<Output = io::Result<()>> + Send)> {
     let socket = Arc::new(S::bind_to(listen).await?);
     let bound = socket.bound()?;
@@ -90,7 +111,7 @@ pub async fn serve<S: TurnSocket, P: MediaPath + Send + 'static>(
     );
     let turn = RealTurn::new(advertised, &users, hop_cost_ms);
     info!(listen = %advertised, "TURN server listening");
-    Ok((advertised, run(turn, socket, placement, path)))
+    Ok((advertised, run(turn, socket, placement, path, counters)))
 }
 
 async fn run<S: TurnSocket, P: MediaPath>(
@@ -98,7 +119,9 @@ async fn run<S: TurnSocket, P: MediaPath>(
     listen: Arc<S>,
     placement: TurnPlacement,
     mut path: P,
+    counters: TurnCounters,
 ) -> io::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
     let start = Instant::now();
     let now = || Timestamp(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
     let listen_addr = turn.listen();
@@ -144,6 +167,8 @@ async fn run<S: TurnSocket, P: MediaPath>(
                             relayed_tx.clone(),
                         ));
                         relays.insert(addr, (socket, reader));
+                        counters.allocated.fetch_add(1, Relaxed);
+                        counters.live.fetch_add(1, Relaxed);
                         addr
                     });
                     info!(client = %request.client, ?relayed, "TURN allocation");
@@ -152,6 +177,7 @@ async fn run<S: TurnSocket, P: MediaPath>(
                 RealTurnOutput::Release(addr) => {
                     if let Some((_, reader)) = relays.remove(&addr) {
                         reader.abort();
+                        counters.live.fetch_sub(1, Relaxed);
                     }
                 }
             }
@@ -235,6 +261,7 @@ pub async fn spawn_real(
     listen: SocketAddr,
     advertised: IpAddr,
     users: Vec<(String, String)>,
+    counters: TurnCounters,
 ) -> io::Result<(SocketAddr, tokio::task::JoinHandle<io::Result<()>>)> {
     let placement = TurnPlacement {
         advertised,
@@ -242,7 +269,8 @@ pub async fn spawn_real(
         first_relay_port: None,
     };
     let (addr, server) =
-        serve::<tokio::net::UdpSocket, _>(listen, placement, users, 0, RealNetworkPath).await?;
+        serve::<tokio::net::UdpSocket, _>(listen, placement, users, 0, RealNetworkPath, counters)
+            .await?;
     Ok((addr, tokio::spawn(server)))
 }
 
@@ -259,7 +287,7 @@ pub fn run_real_blocking(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (addr, server) = spawn_real(listen, advertised, users).await?;
+        let (addr, server) = spawn_real(listen, advertised, users, TurnCounters::default()).await?;
         ready(addr)?;
         match stop_after {
             Some(after) => {

@@ -104,6 +104,8 @@ pub struct TurmoilWorld {
     seed: u64,
     /// Each phone's one-way latency to the relay.
     relay_latency: Vec<u64>,
+    /// The real TURN server's relayed addresses (when a real-stack phone relays).
+    turn_counters: crate::rtc::turn_serve::TurnCounters,
     /// What the real WebRTC stack draws from the operating system on this thread comes from
     /// the seed while the world lives (`crate::seeded`). Dropped last.
     _thread_seed: crate::seeded::ThreadSeed,
@@ -161,11 +163,13 @@ impl TurmoilWorld {
             .phones
             .iter()
             .any(|p| p.config.relay_policy && p.real_webrtc);
+        let turn_counters = crate::rtc::turn_serve::TurnCounters::default();
         if turn {
             let turn_state = state.clone();
+            let counters = real_turn.then(|| turn_counters.clone());
             // Each zero-latency hop to and from the server costs a turmoil tick.
             sim.host("turn", move || {
-                self::rtc::turn_host(turn_state.clone(), 2 * TICK_MS, real_turn)
+                self::rtc::turn_host(turn_state.clone(), 2 * TICK_MS, counters.clone())
             });
         }
 
@@ -196,6 +200,7 @@ impl TurmoilWorld {
             phones,
             seed,
             relay_latency: builder.phones.iter().map(|p| p.relay_latency_ms).collect(),
+            turn_counters,
             _thread_seed: thread_seed,
         };
         for (index, setup) in builder.phones.iter().enumerate() {
@@ -515,6 +520,12 @@ impl TurmoilWorld {
         self.with_phone(id, |p| {
             p.app().active_call().and_then(|c| c.connection_info)
         })
+    }
+
+    /// The real TURN server's relayed addresses: handed out so far, and held now (0 once every
+    /// relay-only real-stack call closed and released its own).
+    pub fn turn_allocations(&self) -> (usize, usize) {
+        (self.turn_counters.allocated(), self.turn_counters.live())
     }
 
     /// The messages the relay holds for `id`, not yet acknowledged by it, oldest first.

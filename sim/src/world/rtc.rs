@@ -23,7 +23,7 @@ use crate::rtc::backend::ChannelRtc;
 use crate::rtc::endpoint::{Endpoint, EndpointConfig, EndpointOutput, RTC_PORT};
 use crate::rtc::real_turn::{FIRST_REAL_RELAY_PORT, REAL_TURN_PORT, TURN_PASSWORD, TURN_USERNAME};
 use crate::rtc::turn::{MediaPath, TURN_PORT, TurnServer};
-use crate::rtc::turn_serve::{TurnPlacement, serve};
+use crate::rtc::turn_serve::{TurnCounters, TurnPlacement, serve};
 use crate::rtc::{RtcControl, RtcStats, WrongKey};
 
 /// What a phone's SimRtc task needs.
@@ -148,10 +148,14 @@ impl MediaPath for OwnedWorldPath {
 /// the server in between. `hop_cost_ms` is what the hops to and from the host cost in turmoil.
 /// With `real`, the host also runs a real TURN server (RFC 8656 over UDP, on
 /// [`REAL_TURN_PORT`]) for the real stack's phones.
-pub(crate) async fn turn_host(world: SharedWorld, hop_cost_ms: u64, real: bool) -> turmoil::Result {
+pub(crate) async fn turn_host(
+    world: SharedWorld,
+    hop_cost_ms: u64,
+    real: Option<TurnCounters>,
+) -> turmoil::Result {
     let me = turmoil::lookup("turn");
     let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    if real {
+    if let Some(counters) = real {
         let placement = TurnPlacement {
             advertised: me,
             bind: any,
@@ -163,6 +167,7 @@ pub(crate) async fn turn_host(world: SharedWorld, hop_cost_ms: u64, real: bool) 
             vec![(TURN_USERNAME.to_owned(), TURN_PASSWORD.to_owned())],
             hop_cost_ms,
             OwnedWorldPath(world.clone()),
+            counters,
         )
         .await?;
         tokio::spawn(async move {
