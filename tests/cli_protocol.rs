@@ -444,6 +444,24 @@ fn call_on_the_real_network_prints_the_same_kind_of_timeline() {
     assert!(frames > 0, "no audio crossed the real sockets: {last}");
 }
 
+/// The outcome line says which way the media went: through TURN (SimpleX's default) or peer to
+/// peer, as the caller's WebRTC client reported the candidate pair.
+#[test]
+fn the_outcome_line_names_the_media_path() {
+    let relayed = callsim(&["call", "--talk", "1"], b"");
+    assert!(
+        outcome(&relayed).contains("through TURN, talked"),
+        "{}",
+        outcome(&relayed)
+    );
+    let direct = callsim(&["call", "--talk", "1", "--direct", "both"], b"");
+    assert!(
+        outcome(&direct).contains("peer to peer, talked"),
+        "{}",
+        outcome(&direct)
+    );
+}
+
 /// A real-stack call repeats byte for byte in another process: its trace file, offers and
 /// answers included, is the same (`callsim_sim::seeded`, docs/dependency-bugs.md).
 #[test]

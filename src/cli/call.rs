@@ -796,6 +796,15 @@ fn script<W: CallWorld>(
     let connect_ms = connected.then(|| timeline.since_start(&w));
     timeline.advance_until(&mut w, talk_ms, |_| false)?;
     let dropped = connected && !w.connected(CALLER, CALLEE);
+    // The candidate pair the caller's WebRTC client reported, for the outcome line.
+    let pair = w.with_phone(CALLER, |p| {
+        p.app().active_call().and_then(|c| c.connection_info)
+    });
+    let via = match pair {
+        Some(info) if info.relayed() => " through TURN",
+        Some(info) if info.local_candidate.is_some() => " peer to peer",
+        _ => "",
+    };
     w.user(CALLER, UserAction::EndCall);
     let idle = |w: &W| {
         [CALLER, CALLEE]
@@ -819,7 +828,7 @@ fn script<W: CallWorld>(
         )
     } else if connected {
         format!(
-            "connected at {connected_at}, talked {:.1}s, ended",
+            "connected at {connected_at}{via}, talked {:.1}s, ended",
             args.talk
         )
     } else {
