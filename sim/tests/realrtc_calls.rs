@@ -9,15 +9,21 @@ use callsim_sim::{PhoneId, World};
 const ALICE: PhoneId = PhoneId(0);
 const BOB: PhoneId = PhoneId(1);
 
-fn world(seed: u64) -> TurmoilWorld {
+/// Alice and Bob on the real stack, relay-only through the world's TURN server or allowed to go
+/// peer to peer.
+fn world_with(seed: u64, relay: bool) -> TurmoilWorld {
     let mut builder = WorldBuilder::new(seed);
-    // The real stack has no TURN server in the world: these calls go peer to peer.
     for name in ["Alice", "Bob"] {
         let phone = builder.phone(name);
         phone.real_webrtc = true;
-        phone.config.relay_policy = false;
+        phone.config.relay_policy = relay;
     }
     builder.build()
+}
+
+/// Peer to peer: most of these tests are about the stack and the direct path between phones.
+fn world(seed: u64) -> TurmoilWorld {
+    world_with(seed, false)
 }
 
 fn connect(w: &mut TurmoilWorld, media: CallMediaType) {
@@ -296,13 +302,7 @@ fn a_second_call_on_the_same_phones_gets_a_fresh_connection() {
 /// `iceTransportPolicy = relay ? .relay : .all`).
 #[test]
 fn relay_only_real_calls_go_through_the_turn_server_with_decrypted_media_both_ways() {
-    let mut builder = WorldBuilder::new(5);
-    for name in ["Alice", "Bob"] {
-        let phone = builder.phone(name);
-        phone.real_webrtc = true;
-        phone.config.relay_policy = true;
-    }
-    let mut w = builder.build();
+    let mut w = world_with(5, true);
     w.set_direct_path_blocked(ALICE, BOB, true);
     connect(&mut w, Video);
     // ICE connects the call (errata A15); the candidate pair comes once DTLS is up.
@@ -357,13 +357,7 @@ fn relay_only_real_calls_go_through_the_turn_server_with_decrypted_media_both_wa
 /// sends a Refresh of lifetime 0 if its driver gets the time `close()` waits for it).
 #[test]
 fn a_relay_only_real_call_that_ends_releases_its_turn_allocations() {
-    let mut builder = WorldBuilder::new(6);
-    for name in ["Alice", "Bob"] {
-        let phone = builder.phone(name);
-        phone.real_webrtc = true;
-        phone.config.relay_policy = true;
-    }
-    let mut w = builder.build();
+    let mut w = world_with(6, true);
     connect(&mut w, Audio);
     w.advance(2_000).expect("runs");
     assert_eq!(w.turn_allocations(), (2, 2));

@@ -163,6 +163,16 @@ async fn bad_commands_get_simplex_errors_and_a_running_call_is_kept() {
     assert!(!got.contains(&WebRtcResponse::Ended), "{got:?}");
 }
 
+/// The first response that `is` what is wanted, once one has come; the others are dropped.
+async fn first(
+    responses: &Responses,
+    is: impl Fn(&WebRtcResponse) -> bool + Copy,
+) -> WebRtcResponse {
+    until(responses, |r| r.iter().any(is)).await;
+    let found = responses.take().into_iter().find(is);
+    found.expect("`until` saw it")
+}
+
 fn engine(name: &str, responses: &Arc<Responses>) -> realrtc::RealRtc {
     let (rtc, _kill, engine) = realrtc::engine(RealRtcTask {
         name: name.into(),
@@ -249,20 +259,16 @@ async fn offers_and_answers_carry_the_four_sendrecv_transceivers_of_current_clie
                 relay: false,
             },
         );
-        until(&bob_responses, |r| {
-            r.iter().any(|r| matches!(r, WebRtcResponse::Offer { .. }))
-        })
-        .await;
-        let Some(WebRtcResponse::Offer {
+        let WebRtcResponse::Offer {
             offer,
             ice_candidates,
             ..
-        }) = bob_responses
-            .take()
-            .into_iter()
-            .find(|r| matches!(r, WebRtcResponse::Offer { .. }))
+        } = first(&bob_responses, |r| {
+            matches!(r, WebRtcResponse::Offer { .. })
+        })
+        .await
         else {
-            unreachable!("an offer came");
+            unreachable!("`first` found an offer");
         };
         let sdp = callsim_engine::protocol::rtc::decode_session(&offer)
             .expect("an offer")
@@ -279,16 +285,12 @@ async fn offers_and_answers_carry_the_four_sendrecv_transceivers_of_current_clie
                 relay: false,
             },
         );
-        until(&alice_responses, |r| {
-            r.iter().any(|r| matches!(r, WebRtcResponse::Answer { .. }))
+        let WebRtcResponse::Answer { answer, .. } = first(&alice_responses, |r| {
+            matches!(r, WebRtcResponse::Answer { .. })
         })
-        .await;
-        let Some(WebRtcResponse::Answer { answer, .. }) = alice_responses
-            .take()
-            .into_iter()
-            .find(|r| matches!(r, WebRtcResponse::Answer { .. }))
+        .await
         else {
-            unreachable!("an answer came");
+            unreachable!("`first` found an answer");
         };
         let sdp = callsim_engine::protocol::rtc::decode_session(&answer)
             .expect("an answer")

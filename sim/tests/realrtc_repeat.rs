@@ -1,6 +1,7 @@
 //! Real-stack runs repeat byte for byte by seed: the same seed gives the same trace in this
-//! process, run after run, and in another process (`callsim_sim::seeded`, the crypto provider of
-//! `rtc::real`, and the driver's readiness order in `rtc::real::runtime`).
+//! process, run after run (`callsim_sim::seeded`, the crypto provider of `rtc::real`, and the
+//! driver's readiness order in `rtc::real::runtime`). Other processes: `tests/bdd_runner.rs` and
+//! `tests/cli_protocol.rs`.
 
 use callsim_engine::io::UserAction;
 use callsim_engine::protocol::CallMediaType;

@@ -175,31 +175,26 @@ impl Language {
         thread_local! {
             static PATTERNS: std::cell::RefCell<Vec<Regex>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let found = PATTERNS.with(|patterns| {
+        PATTERNS.with(|patterns| {
             let mut patterns = patterns.borrow_mut();
             if patterns.len() != self.patterns.len() {
                 // A clone shares the compiled pattern and has a cache pool of its own.
                 *patterns = self.patterns.clone();
             }
             let mut other = None;
-            for (i, (def, pattern)) in self.defs.iter().zip(patterns.iter()).enumerate() {
+            for (def, pattern) in self.defs.iter().zip(patterns.iter()) {
                 if let Some(captures) = pattern.captures(text) {
                     if def.keywords.contains(&keyword) {
-                        return Err((i, Args::from(&captures)));
+                        return Lookup::Found(def, Args::from(&captures));
                     }
-                    other.get_or_insert(i);
+                    other.get_or_insert(def);
                 }
             }
-            Ok(other)
-        });
-        let other = match found {
-            Err((i, args)) => return Lookup::Found(&self.defs[i], args),
-            Ok(other) => other.map(|i| &self.defs[i]),
-        };
-        match other {
-            Some(def) => Lookup::WrongKeyword(def),
-            None => Lookup::Unknown(self.closest(keyword, text)),
-        }
+            match other {
+                Some(def) => Lookup::WrongKeyword(def),
+                None => Lookup::Unknown(self.closest(keyword, text)),
+            }
+        })
     }
 
     /// The forms most like `text` (names and numbers aside), best first, at most three.

@@ -159,11 +159,6 @@ impl RealTurn {
         self.listen
     }
 
-    /// The relayed addresses in use.
-    pub fn relayed(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.relays.keys().copied()
-    }
-
     /// A datagram from `from` reached the server's address `local`.
     pub fn handle_datagram(
         &mut self,
