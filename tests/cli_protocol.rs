@@ -360,9 +360,44 @@ fn bench_turmoil_runs_complete_calls_and_prints_its_figures() {
             "sim_seconds",
             "sim_to_wall",
             "raw_turmoil_calls_per_second",
-            "idle_world_share"
+            "idle_world_share",
+            "turmoil_floor_calls_per_second"
         ]
     );
+}
+
+#[test]
+fn bench_sweep_prints_each_worlds_figures_and_turmoils_floor() {
+    let out = callsim(&["bench", "sweep", "--calls", "2", "--threads", "2"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let figures: Vec<(String, f64)> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once(' ')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect();
+    let keys: Vec<&str> = figures.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "turmoil_calls",
+            "turmoil_wall_seconds",
+            "turmoil_calls_per_second",
+            "turmoil_seconds_per_10000_calls",
+            "turmoil_floor_seconds_per_10000_calls",
+            "memory_calls",
+            "memory_wall_seconds",
+            "memory_calls_per_second",
+            "memory_seconds_per_10000_calls",
+            "threads"
+        ]
+    );
+    let value = |key: &str| figures.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+    assert_eq!(value("turmoil_calls"), Some(2.0));
+    assert_eq!(value("threads"), Some(2.0));
+    // The floor was measured (its size against the calls' is for the benchmark to say).
+    assert!(value("turmoil_floor_seconds_per_10000_calls").is_some_and(|f| f > 0.0));
 }
 
 #[test]

@@ -487,12 +487,12 @@ fn every_message_a_phone_sends_is_in_the_cores_key_order() {
 }
 
 /// steps.md: media between two phones has the pair's latency end to end, whichever path it
-/// takes: relayed through TURN (SimpleX's default) or peer to peer.
+/// takes: relayed through TURN (SimpleX's default) by both ends or by one, or peer to peer.
 #[test]
 fn media_latency_is_the_pairs_whether_relayed_or_direct() {
-    let rtt = |relay: bool, latency: u64| {
+    let rtt = |relay: [bool; 2], latency: u64| {
         let mut builder = WorldBuilder::new(23);
-        for name in ["Alice", "Bob"] {
+        for (name, relay) in ["Alice", "Bob"].into_iter().zip(relay) {
             builder.phone(name).config.relay_policy = relay;
         }
         let mut w = builder.build();
@@ -500,14 +500,20 @@ fn media_latency_is_the_pairs_whether_relayed_or_direct() {
         connect(&mut w);
         assert_eq!(
             w.connection_info(ALICE).expect("connected").relayed(),
-            relay
+            relay.contains(&true)
         );
         w.advance(5_000).expect("runs");
         w.rtc_stats(ALICE).rtt_ms.expect("an RTT")
     };
     for latency in [20, 100] {
-        let (relayed, direct) = (rtt(true, latency), rtt(false, latency));
+        let direct = rtt([false, false], latency);
         assert_eq!(direct, 2 * latency, "the direct RTT");
-        assert_eq!(relayed, direct, "{latency} ms each way");
+        for relay in [[true, true], [true, false], [false, true]] {
+            assert_eq!(
+                rtt(relay, latency),
+                direct,
+                "{latency} ms each way, {relay:?}"
+            );
+        }
     }
 }

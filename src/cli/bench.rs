@@ -150,6 +150,9 @@ pub struct TurmoilFigures {
     /// The turmoil world running as long as the calls took, with no call: what the ticks
     /// cost by themselves.
     pub idle: Rate,
+    /// Turmoil alone: as many hosts (three), software that only sleeps, as long as the calls
+    /// took ([`callsim_sim::baseline::idle`]): the floor under any turmoil flow of this shape.
+    pub floor: Rate,
 }
 
 /// Runs `calls` complete audio calls under turmoil, a fresh simulation each, on this thread;
@@ -172,12 +175,26 @@ pub fn turmoil(calls: u64, progress: &mut impl Write) -> Result<TurmoilFigures, 
         w.advance(per_call_ms).map_err(|e| e.to_string())?;
         Ok(w.now().ms_since(start))
     })?;
-    Ok(TurmoilFigures { world, raw, idle })
+    let floor = timed("turmoil floor", calls, progress, |_| {
+        callsim_sim::baseline::idle(3, per_call_ms)?;
+        Ok(per_call_ms)
+    })?;
+    Ok(TurmoilFigures {
+        world,
+        raw,
+        idle,
+        floor,
+    })
 }
 
 /// Prints the figures one per line, as `name: value`.
 pub fn print_turmoil(figures: &TurmoilFigures, out: &mut impl Write) -> io::Result<()> {
-    let TurmoilFigures { world, raw, idle } = figures;
+    let TurmoilFigures {
+        world,
+        raw,
+        idle,
+        floor,
+    } = figures;
     writeln!(out, "calls: {}", world.calls)?;
     writeln!(out, "wall_seconds: {:.3}", world.wall_seconds)?;
     writeln!(out, "calls_per_second: {:.1}", world.per_second())?;
@@ -192,6 +209,11 @@ pub fn print_turmoil(figures: &TurmoilFigures, out: &mut impl Write) -> io::Resu
         out,
         "idle_world_share: {:.2}",
         idle.wall_seconds / world.wall_seconds
+    )?;
+    writeln!(
+        out,
+        "turmoil_floor_calls_per_second: {:.1}",
+        floor.per_second()
     )
 }
 
@@ -407,4 +429,46 @@ pub fn print_bdd(figures: &BddFigures, out: &mut impl Write) -> io::Result<()> {
         "sim_to_wall: {:.0}",
         figures.sim_seconds / figures.wall_seconds
     )
+}
+
+/// What turmoil alone costs for `calls` of `bench sweep`'s turmoil calls on `threads` threads,
+/// in wall seconds: idle simulations of the hosts of a default call (the relay, the TURN
+/// server and two phones) that sleep for as long as the sweep's first call took
+/// ([`callsim_sim::baseline::idle`]). No turmoil world of this shape can sweep faster.
+pub fn sweep_turmoil_floor(
+    spec: &super::sweep::Spec,
+    calls: u64,
+    threads: usize,
+    progress: &mut impl Write,
+) -> Result<f64, String> {
+    const HOSTS: usize = 4;
+    let cells = spec.cells();
+    let cell = cells.first().ok_or("no cell to sweep")?;
+    let args = super::sweep::call_args(&spec.call_options(cell, spec.first_seed))?;
+    let sim_ms = super::call::run_untraced(&args)
+        .map_err(|e| e.to_string())?
+        .sim_ms;
+    let _ = writeln!(
+        progress,
+        "turmoil floor: {calls} idle simulations of {HOSTS} hosts, {sim_ms} ms each..."
+    );
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let started = crate::wall::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < calls {
+                        callsim_sim::baseline::idle(HOSTS, sim_ms)?;
+                    }
+                    Ok::<(), String>(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| "an idle simulation panicked".to_owned())?
+        })
+    })?;
+    Ok(started.elapsed().as_secs_f64().max(1e-9))
 }

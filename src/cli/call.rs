@@ -287,6 +287,9 @@ pub struct CallRun {
     pub outcome: CallOutcome,
     /// What a sweep counts: times, the cause of a failure, WebRTC counters.
     pub metrics: CallMetrics,
+    /// Simulated time from the world's start to the end of the run, in ms (0 on the real
+    /// network): what `bench sweep` sets its turmoil floor by.
+    pub sim_ms: u64,
 }
 
 /// The measurable side of a call, for `callsim sweep`.
@@ -525,6 +528,7 @@ fn run_real_network(args: &CallArgs) -> Result<CallRun, CallCommandError> {
         names: vec![args.from.clone(), args.to.clone()],
         trace: done.trace,
         metrics,
+        sim_ms: 0,
         outcome: CallOutcome {
             summary,
             connected: done.connected_at.is_some(),
@@ -881,6 +885,7 @@ fn script<W: CallWorld>(
     Ok(CallRun {
         names: vec![args.from.clone(), args.to.clone()],
         trace: w.trace(),
+        sim_ms: w.now().0,
         outcome: CallOutcome {
             summary,
             connected,

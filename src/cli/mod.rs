@@ -221,8 +221,9 @@ pub enum BenchCommand {
     /// media, end. Then the same calls hand-written on raw turmoil (six encrypted signalling
     /// messages, 10 s of AES-GCM audio each way, nothing else), and idle worlds for as long.
     /// Prints `calls`, `wall_seconds`, `calls_per_second`, `sim_seconds`, `sim_to_wall`,
-    /// `raw_turmoil_calls_per_second` and `idle_world_share` (the part of the wall time the
-    /// ticks of an idle world cost), one per line; progress goes to stderr.
+    /// `raw_turmoil_calls_per_second`, `idle_world_share` (the part of the wall time the
+    /// ticks of an idle world cost) and `turmoil_floor_calls_per_second` (turmoil alone: three
+    /// hosts that only sleep, as long as the calls), one per line; progress goes to stderr.
     Turmoil {
         /// How many calls to run.
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
@@ -276,7 +277,9 @@ pub enum BenchCommand {
     /// `callsim sweep`'s calls on every core: complete audio calls with 10 s of media (the
     /// defaults of `callsim call`: relay-only through TURN), one simulation per call, in each
     /// world. Prints, per world, `<world>_calls`, `<world>_wall_seconds`,
-    /// `<world>_calls_per_second` and `<world>_seconds_per_10000_calls`, then `threads`.
+    /// `<world>_calls_per_second` and `<world>_seconds_per_10000_calls`; for turmoil also
+    /// `turmoil_floor_seconds_per_10000_calls`, what turmoil alone takes for as many idle
+    /// simulations of the same hosts and length; then `threads`.
     Sweep {
         /// How many calls per world.
         #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -488,6 +491,15 @@ fn execute(cli: Cli) -> Result<ExitCode, CliError> {
                     "{name}_seconds_per_10000_calls {:.1}",
                     10_000.0 * wall / calls as f64
                 )?;
+                if world == call::WorldKind::Turmoil {
+                    let floor = bench::sweep_turmoil_floor(&spec, calls, threads, &mut err)
+                        .map_err(CliError::Failed)?;
+                    writeln!(
+                        out,
+                        "turmoil_floor_seconds_per_10000_calls {:.1}",
+                        10_000.0 * floor / calls as f64
+                    )?;
+                }
             }
             writeln!(out, "threads {threads}")?;
             ExitCode::SUCCESS

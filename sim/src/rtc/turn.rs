@@ -10,7 +10,8 @@
 //! and loss) here, once per packet, less what the hops to and from the server cost the network
 //! that runs it: the path is the same end to end whichever way a call goes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use callsim_engine::protocol::Timestamp;
@@ -47,6 +48,15 @@ pub fn take_addr(bytes: &[u8]) -> Option<(SocketAddr, &[u8])> {
     Some((SocketAddr::new(IpAddr::V4(ip), port), rest))
 }
 
+/// A peer's payload as the server hands it to a client: `DATA`, the peer, the payload.
+fn wrap_data(peer: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let mut wrapped = Vec::with_capacity(7 + payload.len());
+    wrapped.push(DATA);
+    put_addr(&mut wrapped, peer);
+    wrapped.extend_from_slice(payload);
+    wrapped
+}
+
 /// What the media path between two phones does to one packet: `None` loses it, else its
 /// one-way delay in ms.
 pub trait MediaPath {
@@ -65,6 +75,34 @@ pub struct TurnTransmit {
     pub data: Vec<u8>,
 }
 
+/// A packet held for its path: due at `at`, the `seq`th held; ordered by both.
+#[derive(Debug, Clone)]
+struct Held {
+    at: Timestamp,
+    seq: u64,
+    transmit: TurnTransmit,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Held {}
+
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
 /// The server.
 #[derive(Debug, Clone)]
 pub struct TurnServer {
@@ -75,7 +113,7 @@ pub struct TurnServer {
     owners: BTreeMap<u16, SocketAddr>,
     next_port: u16,
     /// Packets held for their path's latency, by due time and arrival order.
-    held: BTreeMap<(Timestamp, u64), TurnTransmit>,
+    held: BinaryHeap<Reverse<Held>>,
     seq: u64,
     ready: VecDeque<TurnTransmit>,
 }
@@ -90,7 +128,7 @@ impl TurnServer {
             relays: BTreeMap::new(),
             owners: BTreeMap::new(),
             next_port: FIRST_RELAY_PORT,
-            held: BTreeMap::new(),
+            held: BinaryHeap::new(),
             seq: 0,
             ready: VecDeque::new(),
         }
@@ -118,19 +156,12 @@ impl TurnServer {
         if port == TURN_PORT {
             self.control(now, from, data, path);
         } else if let Some(&client) = self.owners.get(&port) {
-            // A peer's packet to a relayed address: at once from another relayed address (its
-            // path was applied when it was sent), after the media path from a phone.
-            let delay = if from.ip() == self.me {
-                Some(0)
-            } else {
-                path.delay(from.ip(), client.ip())
-                    .map(|d| d.saturating_sub(self.hop_cost_ms))
-            };
+            // A peer's packet to a relayed address: after the media path from the peer.
+            let delay = path
+                .delay(from.ip(), client.ip())
+                .map(|d| d.saturating_sub(self.hop_cost_ms));
             if let Some(delay) = delay {
-                let mut wrapped = vec![DATA];
-                put_addr(&mut wrapped, from);
-                wrapped.extend_from_slice(data);
-                self.hold(now.add_ms(delay), TURN_PORT, client, wrapped);
+                self.hold(now.add_ms(delay), TURN_PORT, client, wrap_data(from, data));
             }
         }
     }
@@ -171,16 +202,19 @@ impl TurnServer {
                 else {
                     return;
                 };
-                // The phone at the far end: the peer itself, or the owner of the peer's relayed
-                // address when both ends relay.
-                let far = if peer.ip() == self.me {
-                    self.owners
-                        .get(&peer.port())
-                        .map_or(peer.ip(), SocketAddr::ip)
-                } else {
-                    peer.ip()
-                };
-                if let Some(delay) = path.delay(client.ip(), far) {
+                if peer.ip() == self.me {
+                    // Both ends relay: the packet goes from this client's relayed address to
+                    // the peer's, on this server, and straight on to the peer's owner as
+                    // `DATA`. Only the pair's path delays it (a packet the server sent itself
+                    // would cost the network running it another hop).
+                    if let Some(&owner) = self.owners.get(&peer.port())
+                        && let Some(delay) = path.delay(client.ip(), owner.ip())
+                    {
+                        let at = now.add_ms(delay.saturating_sub(self.hop_cost_ms));
+                        let data = wrap_data(SocketAddr::new(self.me, port), payload);
+                        self.hold(at, TURN_PORT, owner, data);
+                    }
+                } else if let Some(delay) = path.delay(client.ip(), peer.ip()) {
                     let at = now.add_ms(delay.saturating_sub(self.hop_cost_ms));
                     self.hold(at, port, peer, payload.to_vec());
                 }
@@ -191,23 +225,23 @@ impl TurnServer {
 
     fn hold(&mut self, at: Timestamp, from_port: u16, to: SocketAddr, data: Vec<u8>) {
         self.seq += 1;
-        self.held.insert(
-            (at, self.seq),
-            TurnTransmit {
+        self.held.push(Reverse(Held {
+            at,
+            seq: self.seq,
+            transmit: TurnTransmit {
                 from_port,
                 to,
                 data,
             },
-        );
+        }));
     }
 
     /// Time passed: held packets that are due become ready, in the order they came.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        while let Some(entry) = self.held.first_entry() {
-            if entry.key().0 > now {
-                break;
+        while self.held.peek().is_some_and(|Reverse(h)| h.at <= now) {
+            if let Some(Reverse(held)) = self.held.pop() {
+                self.ready.push_back(held.transmit);
             }
-            self.ready.push_back(entry.remove());
         }
     }
 
@@ -218,7 +252,7 @@ impl TurnServer {
 
     /// When [`TurnServer::handle_timeout`] is next needed.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.held.keys().next().map(|(at, _)| *at)
+        self.held.peek().map(|Reverse(h)| h.at)
     }
 }
 
@@ -268,6 +302,35 @@ mod tests {
         // A lost packet never comes out.
         server.handle_datagram(Timestamp(300), port, bob, b"x", &mut Fixed(None));
         server.handle_timeout(Timestamp(10_000));
+        assert_eq!(server.poll_transmit(), None);
+    }
+
+    #[test]
+    fn between_two_relaying_clients_a_packet_goes_straight_to_the_peers_owner_after_the_path() {
+        let (alice, bob) = (addr(1, 5000), addr(2, 5000));
+        let mut server = TurnServer::new(addr(9, TURN_PORT).ip(), 10);
+        let mut path = Fixed(Some(40));
+        let mut allocate = |server: &mut TurnServer, client| {
+            server.handle_datagram(Timestamp(0), TURN_PORT, client, &[ALLOCATE], &mut path);
+            let reply = server.poll_transmit().expect("allocated");
+            SocketAddr::new(
+                server.ip(),
+                u16::from_be_bytes([reply.data[1], reply.data[2]]),
+            )
+        };
+        let (alice_relayed, bob_relayed) =
+            (allocate(&mut server, alice), allocate(&mut server, bob));
+        let mut send = vec![SEND];
+        put_addr(&mut send, bob_relayed);
+        send.extend_from_slice(b"hi");
+        server.handle_datagram(Timestamp(100), TURN_PORT, alice, &send, &mut path);
+        // The path less the hops' cost, once: no packet from the server to itself.
+        assert_eq!(server.poll_timeout(), Some(Timestamp(130)));
+        server.handle_timeout(Timestamp(130));
+        let out = server.poll_transmit().expect("data for Bob");
+        assert_eq!((out.from_port, out.to), (TURN_PORT, bob));
+        assert_eq!(out.data[0], DATA);
+        assert_eq!(take_addr(&out.data[1..]), Some((alice_relayed, &b"hi"[..])));
         assert_eq!(server.poll_transmit(), None);
     }
 }

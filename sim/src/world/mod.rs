@@ -167,9 +167,8 @@ impl TurmoilWorld {
         if turn {
             let turn_state = state.clone();
             let counters = real_turn.then(|| turn_counters.clone());
-            // Each zero-latency hop to and from the server costs a turmoil tick.
             sim.host("turn", move || {
-                self::rtc::turn_host(turn_state.clone(), 2 * TICK_MS, counters.clone())
+                self::rtc::turn_host(turn_state.clone(), TICK_MS, counters.clone())
             });
         }
 

@@ -145,12 +145,12 @@ impl MediaPath for OwnedWorldPath {
 }
 
 /// The `turn` host's software: the server's control port, a socket per relayed address, and
-/// the server in between. `hop_cost_ms` is what the hops to and from the host cost in turmoil.
-/// With `real`, the host also runs a real TURN server (RFC 8656 over UDP, on
+/// the server in between. `tick_ms` is turmoil's tick: what a hop to or from the host can
+/// cost. With `real`, the host also runs a real TURN server (RFC 8656 over UDP, on
 /// [`REAL_TURN_PORT`]) for the real stack's phones.
 pub(crate) async fn turn_host(
     world: SharedWorld,
-    hop_cost_ms: u64,
+    tick_ms: u64,
     real: Option<TurnCounters>,
 ) -> turmoil::Result {
     let me = turmoil::lookup("turn");
@@ -165,7 +165,9 @@ pub(crate) async fn turn_host(
             SocketAddr::new(any, REAL_TURN_PORT),
             placement,
             vec![(TURN_USERNAME.to_owned(), TURN_PASSWORD.to_owned())],
-            hop_cost_ms,
+            // Measured: a relayed packet of the real stack takes the pair's path with two
+            // ticks taken off (`realrtc_calls`' RTT check).
+            2 * tick_ms,
             OwnedWorldPath(world.clone()),
             counters,
         )
@@ -179,7 +181,11 @@ pub(crate) async fn turn_host(
     let control = Arc::new(UdpSocket::bind((any, TURN_PORT)).await?);
     let mut relays: BTreeMap<u16, Arc<UdpSocket>> = BTreeMap::new();
     let (relayed_tx, mut relayed_rx) = mpsc::unbounded_channel::<(u16, SocketAddr, Vec<u8>)>();
-    let mut server = TurnServer::new(me, hop_cost_ms);
+    // A packet to this host arrives a tick after it is sent; one from it reaches a phone in
+    // the tick it is sent, for this host ticks before the phones (it is added first). So a
+    // relayed packet's two hops cost one tick, whichever ends relay
+    // (`media_latency_is_the_pairs_whether_relayed_or_direct`).
+    let mut server = TurnServer::new(me, tick_ms);
     let mut buf = vec![0u8; 4096];
     loop {
         let new: Vec<u16> = server.ports().filter(|p| !relays.contains_key(p)).collect();

@@ -184,7 +184,9 @@ struct Session {
 pub struct Endpoint {
     config: EndpointConfig,
     rng: ChaCha8Rng,
-    session: Option<Session>,
+    /// Boxed: handlers take the session out and put it back for every packet and timer, and
+    /// a session (ciphers, receivers, timers) is large to move.
+    session: Option<Box<Session>>,
     /// Whose responses the engine is sending: the client of the command or session at hand.
     client: ClientId,
     stats: RtcStats,
@@ -335,7 +337,7 @@ impl Endpoint {
             session.add_candidates(&remote.candidates);
             session.start_checking(now);
         }
-        self.session = Some(session);
+        self.session = Some(Box::new(session));
         if request.remote.is_some() {
             self.respond(connection(IceConnectionState::Checking));
         }
@@ -633,8 +635,7 @@ impl Endpoint {
                 Some((&ALLOCATED, port)) => self.allocated(from, port),
                 Some((&DATA, rest)) => {
                     if let Some((peer, payload)) = take_addr(rest) {
-                        let payload = payload.to_vec();
-                        self.handle_datagram(now, peer, &payload);
+                        self.handle_datagram(now, peer, payload);
                     }
                 }
                 _ => {}
