@@ -648,7 +648,7 @@ impl Endpoint {
         let Some(mut session) = self.session.take() else {
             return;
         };
-        if token != session.token {
+        if token != session.token.as_bytes() {
             // A packet of an earlier call: ignored, as a stack ignores a foreign ufrag.
             self.session = Some(session);
             return;
@@ -815,15 +815,13 @@ impl Endpoint {
         self.stats.packets_lost = add_lost(self.stats.packets_lost, change);
         if !video {
             self.stats.jitter_ms = incoming.stats.transit(now.0 as f64 - sent as f64);
-            let mut stats = std::mem::take(&mut self.stats);
             incoming.frames.count(
-                &mut stats,
+                &mut self.stats,
                 session.cipher.as_ref(),
                 FrameKind::Audio,
                 payload,
                 false,
             );
-            self.stats = stats;
             return;
         }
         let parts = incoming
@@ -844,11 +842,9 @@ impl Endpoint {
                 .collect();
             incoming.fragments.retain(|s, _| *s + 30 > seq);
             let kind = FrameKind::of_video_frame(&frame);
-            let mut stats = std::mem::take(&mut self.stats);
             incoming
                 .frames
-                .count(&mut stats, session.cipher.as_ref(), kind, &frame, true);
-            self.stats = stats;
+                .count(&mut self.stats, session.cipher.as_ref(), kind, &frame, true);
         }
     }
 }

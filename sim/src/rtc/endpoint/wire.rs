@@ -33,11 +33,12 @@ fn header_with_room(kind: u8, token: &str, body: usize) -> Vec<u8> {
     packet
 }
 
-pub(super) fn parse_header(packet: &[u8]) -> Option<(u8, &str, &[u8])> {
+/// A packet's kind, session token (its bytes: compared, never read as text) and body.
+pub(super) fn parse_header(packet: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&kind, rest) = packet.split_first()?;
     let (&len, rest) = rest.split_first()?;
     let (token, body) = rest.split_at_checked(usize::from(len))?;
-    Some((kind, std::str::from_utf8(token).ok()?, body))
+    Some((kind, token, body))
 }
 
 pub(super) fn bind_packet(kind: u8, token: &str, now: Timestamp) -> Vec<u8> {
