@@ -193,10 +193,11 @@ pub fn call(seed: u64, talk_ms: u64) -> Result<[u64; 2], String> {
 /// Steps a turmoil simulation of `hosts` hosts whose software only sleeps, at callsim's 10 ms
 /// tick, for `sim_ms`: what turmoil costs by itself. No call flow of as many hosts and as long
 /// can run faster under turmoil (`callsim bench turmoil` and `bench sweep` print this floor).
-pub fn idle(hosts: usize, sim_ms: u64) -> Result<(), String> {
+/// Returns the simulated time it ran.
+pub fn idle(hosts: usize, sim_ms: u64) -> Result<Duration, String> {
     let mut sim = turmoil::Builder::new()
         .tick_duration(Duration::from_millis(10))
-        .simulation_duration(Duration::from_millis(sim_ms + 1_000))
+        .simulation_duration(Duration::from_millis(sim_ms.saturating_add(1_000)))
         .build();
     for host in 0..hosts {
         sim.client(format!("host{host}"), async {
@@ -207,7 +208,7 @@ pub fn idle(hosts: usize, sim_ms: u64) -> Result<(), String> {
     for _ in 0..sim_ms.div_ceil(10) {
         sim.step().map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Ok(sim.elapsed())
 }
 
 #[cfg(test)]
@@ -216,7 +217,8 @@ mod tests {
 
     #[test]
     fn an_idle_simulation_runs_as_long_as_asked() {
-        assert_eq!(idle(3, 1_000), Ok(()));
+        assert_eq!(idle(3, 1_000), Ok(Duration::from_secs(1)));
+        assert_eq!(idle(4, 25), Ok(Duration::from_millis(30)), "whole ticks");
     }
 
     #[test]

@@ -332,5 +332,32 @@ mod tests {
         assert_eq!(out.data[0], DATA);
         assert_eq!(take_addr(&out.data[1..]), Some((alice_relayed, &b"hi"[..])));
         assert_eq!(server.poll_transmit(), None);
+        // To a relayed port nobody holds: nothing comes out.
+        let mut stray = vec![SEND];
+        put_addr(&mut stray, SocketAddr::new(server.ip(), 60_000));
+        stray.extend_from_slice(b"lost");
+        server.handle_datagram(Timestamp(200), TURN_PORT, alice, &stray, &mut path);
+        server.handle_timeout(Timestamp(10_000));
+        assert_eq!(server.poll_transmit(), None);
+    }
+
+    #[test]
+    fn packets_due_at_the_same_time_leave_in_the_order_they_came() {
+        let (turn, alice, bob) = (addr(9, TURN_PORT), addr(1, 5000), addr(2, 5000));
+        let mut server = TurnServer::new(turn.ip(), 0);
+        let mut path = Fixed(Some(40));
+        server.handle_datagram(Timestamp(0), TURN_PORT, alice, &[ALLOCATE], &mut path);
+        server.poll_transmit();
+        for (at, payload) in [(100, b"1"), (100, b"2"), (90, b"0"), (100, b"3")] {
+            let mut send = vec![SEND];
+            put_addr(&mut send, bob);
+            send.extend_from_slice(payload);
+            server.handle_datagram(Timestamp(at), TURN_PORT, alice, &send, &mut path);
+        }
+        server.handle_timeout(Timestamp(140));
+        let order: Vec<Vec<u8>> = std::iter::from_fn(|| server.poll_transmit())
+            .map(|t| t.data)
+            .collect();
+        assert_eq!(order, [b"0", b"1", b"2", b"3"].map(|p| p.to_vec()));
     }
 }
