@@ -10,6 +10,8 @@
 //!   loss) less what the hops to and from the server cost the network that runs it, so a call
 //!   through TURN sees the same path between the phones as a direct one, and a blocked path
 //!   blocks relayed media too.
+//! - **Media between a relayed address and a phone that does not relay** is held for the same
+//!   path, on its way out to the phone and on its way in from it.
 //!
 //! Credentials are SimpleX's own TURN server's (`WebRTCClient.swift`, `defaultIceServers`): the
 //! app's settings carry them, and a real TURN server refuses a client without them.
@@ -104,6 +106,20 @@ pub enum RealTurnOutput {
     Release(SocketAddr),
 }
 
+/// A datagram held for the path between the two phones it goes between.
+#[derive(Debug)]
+enum Held {
+    /// Into the server once due: a hop between two of its relayed addresses, or a peer's
+    /// datagram to a relayed address.
+    Into(Transmit<Vec<u8>>),
+    /// Out of the adapter's socket once due: a relayed address's datagram to a peer.
+    Out {
+        from: SocketAddr,
+        to: SocketAddr,
+        data: Vec<u8>,
+    },
+}
+
 /// The server and its relayed addresses.
 #[derive(Debug)]
 pub struct RealTurn {
@@ -112,8 +128,8 @@ pub struct RealTurn {
     hop_cost_ms: u64,
     /// Each relayed address's client.
     relays: BTreeMap<SocketAddr, SocketAddr>,
-    /// Relayed hops between two clients, held for their path, by due time and order.
-    held: BTreeMap<(Timestamp, u64), Transmit<Vec<u8>>>,
+    /// Datagrams held for their pair's path, by due time and order.
+    held: BTreeMap<(Timestamp, u64), Held>,
     seq: u64,
     out: VecDeque<RealTurnOutput>,
     /// When the server last asked to be polled again.
@@ -168,12 +184,29 @@ impl RealTurn {
         data: &[u8],
         path: &mut impl MediaPath,
     ) {
-        let transmit = Transmit::new(data, TransportType::Udp, from, local);
-        if let Some(reply) = self.server.recv(transmit, instant(now)) {
-            let reply = reply.build();
-            self.route(now, reply.from, reply.to, reply.data, path);
+        if let Some(&owner) = self.relays.get(&local) {
+            // A peer's datagram to a relayed address: after the path from the peer to the
+            // address's client, as if it had gone straight there.
+            if let Some(delay) = path.delay(from.ip(), owner.ip()) {
+                let hop = Transmit::new(data.to_vec(), TransportType::Udp, from, local);
+                self.hold(now, delay, Held::Into(hop));
+            }
+        } else {
+            let transmit = Transmit::new(data, TransportType::Udp, from, local);
+            if let Some(reply) = self.server.recv(transmit, instant(now)) {
+                let reply = reply.build();
+                self.route(now, reply.from, reply.to, reply.data, path);
+            }
         }
         self.drain(now, path);
+    }
+
+    /// Holds a datagram for a path of `delay_ms`, less what the hops to and from the server
+    /// cost the network running it.
+    fn hold(&mut self, now: Timestamp, delay_ms: u64, held: Held) {
+        let due = now.add_ms(delay_ms.saturating_sub(self.hop_cost_ms));
+        self.seq += 1;
+        self.held.insert((due, self.seq), held);
     }
 
     /// The adapter bound (or could not bind) a relayed address for `request`.
@@ -212,10 +245,17 @@ impl RealTurn {
             if entry.key().0 > now {
                 break;
             }
-            let hop = entry.remove();
-            if let Some(reply) = self.server.recv(hop, instant(now)) {
-                let reply = reply.build();
-                self.route(now, reply.from, reply.to, reply.data, path);
+            match entry.remove() {
+                Held::Into(hop) => {
+                    if let Some(reply) = self.server.recv(hop, instant(now)) {
+                        let reply = reply.build();
+                        self.route(now, reply.from, reply.to, reply.data, path);
+                    }
+                }
+                Held::Out { from, to, data } => {
+                    self.out
+                        .push_back(RealTurnOutput::Transmit { from, to, data });
+                }
             }
         }
         self.drain(now, path);
@@ -268,8 +308,10 @@ impl RealTurn {
         }
     }
 
-    /// Sends what the server wrote: out of the adapter's sockets, or, from one of its relayed
-    /// addresses to another, back into the server after the two clients' media path.
+    /// Sends what the server wrote. From one of its relayed addresses it goes after the media
+    /// path between the two phones: back into the server if it is for another relayed address,
+    /// else out of the adapter's socket to the peer. Anything else (the server's answers to
+    /// its clients, data it hands them) goes out at once: the path was applied on the way in.
     fn route(
         &mut self,
         now: Timestamp,
@@ -278,20 +320,21 @@ impl RealTurn {
         data: Vec<u8>,
         path: &mut impl MediaPath,
     ) {
-        let (Some(sender), Some(receiver)) = (self.relays.get(&from), self.relays.get(&to)) else {
+        let Some(&sender) = self.relays.get(&from) else {
             self.out
                 .push_back(RealTurnOutput::Transmit { from, to, data });
             return;
         };
-        let Some(delay) = path.delay(sender.ip(), receiver.ip()) else {
-            return;
+        let (far, held) = match self.relays.get(&to) {
+            Some(&receiver) => (
+                receiver.ip(),
+                Held::Into(Transmit::new(data, TransportType::Udp, from, to)),
+            ),
+            None => (to.ip(), Held::Out { from, to, data }),
         };
-        let due = now.add_ms(delay.saturating_sub(self.hop_cost_ms));
-        self.seq += 1;
-        self.held.insert(
-            (due, self.seq),
-            Transmit::new(data, TransportType::Udp, from, to),
-        );
+        if let Some(delay) = path.delay(sender.ip(), far) {
+            self.hold(now, delay, held);
+        }
     }
 }
 
