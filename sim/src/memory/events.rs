@@ -77,7 +77,8 @@ impl MemoryWorld {
         enum Next {
             Event,
             Phone(PhoneId),
-            Net(rtc::NetTimer),
+            /// A phone's SimRtc endpoint.
+            Net(usize),
         }
         let event = self.events.peek().map(|Reverse(s)| (s.at, Next::Event));
         let phone = self

@@ -60,15 +60,6 @@ pub(super) enum NetOutput {
     },
 }
 
-/// Where a SimRtc timer is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum NetTimer {
-    /// A phone's endpoint.
-    Phone(usize),
-    /// The TURN server.
-    Turn,
-}
-
 /// Every phone's SimRtc endpoint, the TURN server and the media paths between them.
 #[derive(Debug, Clone)]
 pub(super) struct SimNet {
@@ -76,9 +67,9 @@ pub(super) struct SimNet {
     endpoints: Vec<Endpoint>,
     platforms: Vec<MediaPlatform>,
     /// Each endpoint's next deadline, as it said after it was last handled (an endpoint's
-    /// timers change only then), and the TURN server's.
+    /// timers change only then). The TURN server has none here: what it holds is scheduled
+    /// at once ([`TurnServer::poll_held`]).
     deadlines: Vec<Option<Timestamp>>,
-    turn_deadline: Option<Timestamp>,
     turn: Option<TurnServer>,
     pub(super) paths: MediaPaths,
 }
@@ -90,7 +81,6 @@ impl SimNet {
             endpoints: Vec::new(),
             platforms: Vec::new(),
             deadlines: Vec::new(),
-            turn_deadline: None,
             turn: None,
             paths: MediaPaths::new(seed, media_latency_ms),
         }
@@ -170,7 +160,7 @@ impl SimNet {
         if to.ip() == TURN_IP {
             if let Some(turn) = self.turn.as_mut() {
                 turn.handle_datagram(now, to.port(), from, data, &mut self.paths);
-                self.drain_turn(out);
+                self.drain_turn(now, out);
             }
         } else if let Some(index) = self.index_of(to) {
             self.endpoints[index].handle_datagram(now, from, data);
@@ -182,34 +172,19 @@ impl SimNet {
         (0..self.endpoints.len()).find(|&i| phone_ip(i) == addr.ip() && addr.port() == RTC_PORT)
     }
 
-    /// The earliest timer, and whose.
-    pub(super) fn next_timeout(&self) -> Option<(Timestamp, NetTimer)> {
-        let mut next = self.turn_deadline.map(|at| (at, NetTimer::Turn));
-        for (i, deadline) in self.deadlines.iter().enumerate() {
-            if let Some(at) = *deadline {
-                let this = (at, NetTimer::Phone(i));
-                if next.is_none_or(|n| this < n) {
-                    next = Some(this);
-                }
-            }
-        }
-        next
+    /// The earliest endpoint timer, and whose (the phone's index).
+    pub(super) fn next_timeout(&self) -> Option<(Timestamp, usize)> {
+        self.deadlines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, deadline)| deadline.map(|at| (at, i)))
+            .min()
     }
 
-    /// A timer fired.
-    pub(super) fn timeout(&mut self, now: Timestamp, timer: NetTimer, out: &mut Vec<NetOutput>) {
-        match timer {
-            NetTimer::Phone(index) => {
-                self.endpoints[index].handle_timeout(now);
-                self.drain(index, out);
-            }
-            NetTimer::Turn => {
-                if let Some(turn) = self.turn.as_mut() {
-                    turn.handle_timeout(now);
-                    self.drain_turn(out);
-                }
-            }
-        }
+    /// A phone's endpoint timer fired.
+    pub(super) fn timeout(&mut self, now: Timestamp, index: usize, out: &mut Vec<NetOutput>) {
+        self.endpoints[index].handle_timeout(now);
+        self.drain(index, out);
     }
 
     /// What a phone's endpoint asks for: datagrams over the media path (to the TURN server at
@@ -243,16 +218,26 @@ impl SimNet {
         }
     }
 
-    fn drain_turn(&mut self, out: &mut Vec<NetOutput>) {
+    fn drain_turn(&mut self, now: Timestamp, out: &mut Vec<NetOutput>) {
         let Some(turn) = self.turn.as_mut() else {
             return;
         };
-        self.turn_deadline = turn.poll_timeout();
+        let from = |port| SocketAddr::new(TURN_IP, port);
         while let Some(t) = turn.poll_transmit() {
             out.push(NetOutput::Carry {
                 delay_ms: 0,
                 to: t.to,
-                from: SocketAddr::new(TURN_IP, t.from_port),
+                from: from(t.from_port),
+                data: t.data,
+            });
+        }
+        // Held packets are scheduled at once for when they are due: the world's queue holds
+        // them, one event each instead of a server timer and an event.
+        while let Some((at, t)) = turn.poll_held() {
+            out.push(NetOutput::Carry {
+                delay_ms: at.0.saturating_sub(now.0),
+                to: t.to,
+                from: from(t.from_port),
                 data: t.data,
             });
         }

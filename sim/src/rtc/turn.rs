@@ -245,6 +245,13 @@ impl TurnServer {
         }
     }
 
+    /// The earliest packet held for its path, and when it is due, whether due yet or not: for
+    /// a network that schedules deliveries itself (the in-memory world), in place of waiting
+    /// for [`TurnServer::handle_timeout`]. Packets due at once leave in the order they came.
+    pub fn poll_held(&mut self) -> Option<(Timestamp, TurnTransmit)> {
+        self.held.pop().map(|Reverse(h)| (h.at, h.transmit))
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<TurnTransmit> {
         self.ready.pop_front()
@@ -338,6 +345,38 @@ mod tests {
         stray.extend_from_slice(b"lost");
         server.handle_datagram(Timestamp(200), TURN_PORT, alice, &stray, &mut path);
         server.handle_timeout(Timestamp(10_000));
+        assert_eq!(server.poll_transmit(), None);
+    }
+
+    #[test]
+    fn a_network_that_schedules_itself_takes_every_held_packet_with_its_due_time() {
+        let (turn, alice, bob) = (addr(9, TURN_PORT), addr(1, 5000), addr(2, 5000));
+        let mut server = TurnServer::new(turn.ip(), 0);
+        server.handle_datagram(
+            Timestamp(0),
+            TURN_PORT,
+            alice,
+            &[ALLOCATE],
+            &mut Fixed(None),
+        );
+        server.poll_transmit();
+        for (at, latency) in [(100, 40), (110, 10)] {
+            let mut send = vec![SEND];
+            put_addr(&mut send, bob);
+            send.push(u8::try_from(at).expect("small"));
+            server.handle_datagram(
+                Timestamp(at),
+                TURN_PORT,
+                alice,
+                &send,
+                &mut Fixed(Some(latency)),
+            );
+        }
+        let held: Vec<(u64, u8)> = std::iter::from_fn(|| server.poll_held())
+            .map(|(at, t)| (at.0, t.data[0]))
+            .collect();
+        assert_eq!(held, [(120, 110), (140, 100)], "earliest due first");
+        assert_eq!(server.poll_timeout(), None);
         assert_eq!(server.poll_transmit(), None);
     }
 
