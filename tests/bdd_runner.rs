@@ -133,24 +133,60 @@ fn traces(dir: &Path) -> Vec<(String, String)> {
     files
 }
 
+/// Runs `path` in this process with `concurrency` workers, keeping artifacts under `artifacts`;
+/// the run must succeed. Its summary and its traces by scenario.
+fn run_keeping_traces(
+    path: &Path,
+    artifacts: PathBuf,
+    concurrency: usize,
+) -> (RunSummary, Vec<(String, String)>) {
+    let mut options = BddOptions::new(vec![path.to_owned()]);
+    options.artifacts = artifacts;
+    options.keep_artifacts = true;
+    options.concurrency = concurrency;
+    let (summary, report) = run_with(&options);
+    assert!(summary.succeeded(), "{report}");
+    (summary, traces(&options.artifacts))
+}
+
+/// Runs `callsim bdd FEATURE ARGS...` in a fresh process, keeping artifacts under
+/// `artifacts`; the run must succeed. Its traces by scenario.
+fn traces_of_a_fresh_process(
+    feature: &Path,
+    args: &[&str],
+    artifacts: &Path,
+) -> Vec<(String, String)> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callsim"))
+        .arg("bdd")
+        .arg(feature)
+        .args(args)
+        .arg("--artifacts")
+        .arg(artifacts)
+        .arg("--keep-artifacts")
+        .output()
+        .expect("callsim runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    traces(artifacts)
+}
+
 #[test]
 fn the_suite_run_twice_with_different_concurrency_gives_the_same_results_and_traces() {
     let features = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("features");
     let dir = scratch("twice");
     let mut runs = Vec::new();
     for (n, concurrency) in [(1, 1), (2, 4)] {
-        let mut options = BddOptions::new(vec![features.clone()]);
-        options.artifacts = dir.join(format!("run{n}"));
-        options.keep_artifacts = true;
-        options.concurrency = concurrency;
-        let (summary, report) = run_with(&options);
-        assert!(summary.succeeded(), "{report}");
+        let (summary, traces) =
+            run_keeping_traces(&features, dir.join(format!("run{n}")), concurrency);
         let results: Vec<_> = summary
             .scenarios
             .iter()
             .map(|s| (s.name.clone(), s.seed, s.passed, s.sim_ms))
             .collect();
-        runs.push((results, traces(&options.artifacts)));
+        runs.push((results, traces));
     }
     assert!(runs[0].0.len() >= 50, "the whole suite ran");
     assert_eq!(runs[0].0, runs[1].0, "same results");
@@ -590,50 +626,20 @@ fn every_real_stack_scenario_leaves_the_same_trace_in_this_process_and_in_a_fres
     let dir = scratch("real-stack-bytes");
     let mut runs = Vec::new();
     for (n, concurrency) in [(1, 1), (2, 2)] {
-        let mut options = BddOptions::new(vec![feature.clone()]);
-        options.artifacts = dir.join(format!("run{n}"));
-        options.keep_artifacts = true;
-        options.concurrency = concurrency;
-        let (summary, report) = run_with(&options);
-        assert!(summary.succeeded(), "{report}");
-        runs.push(traces(&options.artifacts));
+        let (_, traces) = run_keeping_traces(&feature, dir.join(format!("run{n}")), concurrency);
+        runs.push(traces);
     }
-    let fresh = dir.join("fresh");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callsim"))
-        .arg("bdd")
-        .arg(&feature)
-        .arg("--artifacts")
-        .arg(&fresh)
-        .arg("--keep-artifacts")
-        .output()
-        .expect("callsim runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    runs.push(traces(&fresh));
+    runs.push(traces_of_a_fresh_process(&feature, &[], &dir.join("fresh")));
     // A replay alone in a fresh process (a scenario that is not the file's first), as a
     // failure's replay command runs it.
-    let alone = dir.join("alone");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callsim"))
-        .arg("bdd")
-        .arg(&feature)
-        .args([
+    let alone = traces_of_a_fresh_process(
+        &feature,
+        &[
             "--name",
             "Encrypted audio and video cross the real stack both ways",
-        ])
-        .arg("--artifacts")
-        .arg(&alone)
-        .arg("--keep-artifacts")
-        .output()
-        .expect("callsim runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        ],
+        &dir.join("alone"),
     );
-    let alone = traces(&alone);
     assert_eq!(alone.len(), 1);
     assert!(
         runs[0].contains(&alone[0]),

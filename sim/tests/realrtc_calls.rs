@@ -12,8 +12,13 @@ const BOB: PhoneId = PhoneId(1);
 /// Alice and Bob on the real stack, relay-only through the world's TURN server or allowed to go
 /// peer to peer.
 fn world_with(seed: u64, relay: bool) -> TurmoilWorld {
+    world_relaying(seed, [relay, relay])
+}
+
+/// Alice and Bob on the real stack, each relay-only or not as `relay` says.
+fn world_relaying(seed: u64, relay: [bool; 2]) -> TurmoilWorld {
     let mut builder = WorldBuilder::new(seed);
-    for name in ["Alice", "Bob"] {
+    for (name, relay) in ["Alice", "Bob"].into_iter().zip(relay) {
         let phone = builder.phone(name);
         phone.real_webrtc = true;
         phone.config.relay_policy = relay;
@@ -400,13 +405,7 @@ fn the_camera_turned_on_in_an_audio_call_sends_video_on_the_camera_transceiver()
 #[test]
 fn real_stack_media_latency_is_the_pairs_whether_relayed_or_direct() {
     let rtt = |relay: [bool; 2]| {
-        let mut builder = WorldBuilder::new(31);
-        for (name, relay) in ["Alice", "Bob"].into_iter().zip(relay) {
-            let phone = builder.phone(name);
-            phone.real_webrtc = true;
-            phone.config.relay_policy = relay;
-        }
-        let mut w = builder.build();
+        let mut w = world_relaying(31, relay);
         w.set_media_latency(ALICE, BOB, 100);
         connect(&mut w, Audio);
         w.advance(4_000).expect("runs");
