@@ -241,12 +241,8 @@ struct P256Exchange {
 
 impl P256Exchange {
     fn new(secret: p256::SecretKey) -> Self {
-        use p256::elliptic_curve::sec1::ToEncodedPoint;
-        let public = secret
-            .public_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec();
+        use p256::elliptic_curve::sec1::ToSec1Point;
+        let public = secret.public_key().to_sec1_point(false).as_bytes().to_vec();
         P256Exchange { secret, public }
     }
 }
@@ -278,11 +274,7 @@ struct P256SigningKey {
 impl P256SigningKey {
     fn new(secret: p256::SecretKey) -> Self {
         let key = p256::ecdsa::SigningKey::from(secret);
-        let public = key
-            .verifying_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec();
+        let public = key.verifying_key().to_sec1_point(false).as_bytes().to_vec();
         P256SigningKey { key, public }
     }
 }
