@@ -276,3 +276,17 @@ proptest! {
         let _ = cipher.decrypt(kind, &junk);
     }
 }
+
+proptest! {
+    // Description-sized texts, where lz-str's dictionary grows long phrases; fewer cases,
+    // as each takes milliseconds in the dev profile.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn lz_string_round_trips_description_sized_text(
+        lines in proptest::collection::vec("[a-z]=[ -~]{0,60}", 20..120)
+    ) {
+        let text = lines.join("\r\n");
+        prop_assert_eq!(rtc::decompress(&rtc::compress(&text)), Some(text));
+    }
+}

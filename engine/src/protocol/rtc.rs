@@ -4,6 +4,10 @@
 //! of candidates. The core treats both as opaque text, and SimpleX's own tests send plain strings
 //! such as `"{}"`, so [`decode_json`] answers `None` for text that is not lz-string of JSON, and
 //! callers keep such text as it is.
+//!
+//! The decoders remember what this thread compressed last (see [`compress`]): a simulation
+//! decodes on one thread what it has just encoded, and lz-str takes as long to decompress as
+//! to compress. [`decompress`] itself always runs lz-str.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -107,6 +111,7 @@ fn decompress_known(text: &str) -> Option<String> {
     let known = COMPRESSED.with_borrow(|recent| {
         recent
             .iter()
+            .rev()
             .find(|(compressed, _)| compressed == text)
             .map(|(_, original)| original.clone())
     });
@@ -216,6 +221,18 @@ mod tests {
             assert_eq!(decompress_known(compressed).as_ref(), Some(text));
             assert_eq!(decompress(compressed).as_ref(), Some(text));
         }
+    }
+
+    #[test]
+    fn decompress_itself_never_answers_from_the_memo() {
+        // A planted entry the real decoder would never give: only `decompress_known` sees it,
+        // so the round-trip tests that call `decompress` keep testing lz-str.
+        let text = compress("[\"real\"]");
+        COMPRESSED.with_borrow_mut(|recent| {
+            recent.push_back((text.clone(), "[\"planted\"]".to_owned()));
+        });
+        assert_eq!(decompress_known(&text).as_deref(), Some("[\"planted\"]"));
+        assert_eq!(decompress(&text).as_deref(), Some("[\"real\"]"));
     }
 
     #[test]
