@@ -366,17 +366,22 @@ fn bench_turmoil_runs_complete_calls_and_prints_its_figures() {
     );
 }
 
+/// A bench's numeric output lines, `key<separator>value`, in order.
+fn figures(stdout: &[u8], separator: &str) -> Vec<(String, f64)> {
+    text(stdout)
+        .lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once(separator)?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 #[test]
 fn bench_sweep_prints_each_worlds_figures_and_turmoils_floor() {
     let out = callsim(&["bench", "sweep", "--calls", "2", "--threads", "2"], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let figures: Vec<(String, f64)> = text(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (key, value) = l.split_once(' ')?;
-            Some((key.to_owned(), value.parse().ok()?))
-        })
-        .collect();
+    let figures = figures(&out.stdout, " ");
     let keys: Vec<&str> = figures.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         keys,
@@ -404,13 +409,7 @@ fn bench_sweep_prints_each_worlds_figures_and_turmoils_floor() {
 fn bench_memory_runs_complete_calls_with_media_and_prints_its_figures() {
     let out = callsim(&["bench", "memory", "--calls", "2"], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let figures: Vec<(String, f64)> = text(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (key, value) = l.split_once(": ")?;
-            Some((key.to_owned(), value.parse().ok()?))
-        })
-        .collect();
+    let figures = figures(&out.stdout, ": ");
     let keys: Vec<&str> = figures.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         keys,

@@ -10,8 +10,7 @@
 //! and loss) here, once per packet, less what the hops to and from the server cost the network
 //! that runs it: the path is the same end to end whichever way a call goes.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use callsim_engine::protocol::Timestamp;
@@ -75,34 +74,6 @@ pub struct TurnTransmit {
     pub data: Vec<u8>,
 }
 
-/// A packet held for its path: due at `at`, the `seq`th held; ordered by both.
-#[derive(Debug, Clone)]
-struct Held {
-    at: Timestamp,
-    seq: u64,
-    transmit: TurnTransmit,
-}
-
-impl PartialEq for Held {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl Eq for Held {}
-
-impl PartialOrd for Held {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Held {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 /// The server.
 #[derive(Debug, Clone)]
 pub struct TurnServer {
@@ -112,8 +83,8 @@ pub struct TurnServer {
     relays: BTreeMap<SocketAddr, u16>,
     owners: BTreeMap<u16, SocketAddr>,
     next_port: u16,
-    /// Packets held for their path's latency, by due time and arrival order.
-    held: BinaryHeap<Reverse<Held>>,
+    /// Packets held for their path's latency, keyed by due time and arrival order.
+    held: BTreeMap<(Timestamp, u64), TurnTransmit>,
     seq: u64,
     ready: VecDeque<TurnTransmit>,
 }
@@ -128,7 +99,7 @@ impl TurnServer {
             relays: BTreeMap::new(),
             owners: BTreeMap::new(),
             next_port: FIRST_RELAY_PORT,
-            held: BinaryHeap::new(),
+            held: BTreeMap::new(),
             seq: 0,
             ready: VecDeque::new(),
         }
@@ -225,23 +196,21 @@ impl TurnServer {
 
     fn hold(&mut self, at: Timestamp, from_port: u16, to: SocketAddr, data: Vec<u8>) {
         self.seq += 1;
-        self.held.push(Reverse(Held {
-            at,
-            seq: self.seq,
-            transmit: TurnTransmit {
-                from_port,
-                to,
-                data,
-            },
-        }));
+        let transmit = TurnTransmit {
+            from_port,
+            to,
+            data,
+        };
+        self.held.insert((at, self.seq), transmit);
     }
 
     /// Time passed: held packets that are due become ready, in the order they came.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        while self.held.peek().is_some_and(|Reverse(h)| h.at <= now) {
-            if let Some(Reverse(held)) = self.held.pop() {
-                self.ready.push_back(held.transmit);
+        while let Some(entry) = self.held.first_entry() {
+            if entry.key().0 > now {
+                break;
             }
+            self.ready.push_back(entry.remove());
         }
     }
 
@@ -249,7 +218,9 @@ impl TurnServer {
     /// a network that schedules deliveries itself (the in-memory world), in place of waiting
     /// for [`TurnServer::handle_timeout`]. Packets due at once leave in the order they came.
     pub fn poll_held(&mut self) -> Option<(Timestamp, TurnTransmit)> {
-        self.held.pop().map(|Reverse(h)| (h.at, h.transmit))
+        self.held
+            .pop_first()
+            .map(|((at, _), transmit)| (at, transmit))
     }
 
     /// The next datagram to send.
@@ -259,7 +230,7 @@ impl TurnServer {
 
     /// When [`TurnServer::handle_timeout`] is next needed.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.held.peek().map(|Reverse(h)| h.at)
+        self.held.first_key_value().map(|((at, _), _)| *at)
     }
 }
 

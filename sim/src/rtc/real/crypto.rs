@@ -306,17 +306,23 @@ impl SigningKey for P256SigningKey {
 mod tests {
     use super::*;
 
+    /// A seeded provider, its certificate key, and that key's signature of `flight 4`.
+    fn signed(seed: u64) -> (SeededProvider, Arc<dyn SigningKey>, Vec<u8>) {
+        let provider = SeededProvider::new(seed).expect("ring is built in");
+        let key = provider
+            .crypto()
+            .generate_signing_key(SignatureScheme::EcdsaP256Sha256)
+            .expect("a key");
+        let signature = key
+            .sign(SignatureScheme::EcdsaP256Sha256, b"flight 4")
+            .expect("signed");
+        (provider, key, signature)
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_keys_and_signatures_and_they_verify_with_ring() {
         let sign = |seed| {
-            let provider = SeededProvider::new(seed).expect("ring is built in");
-            let key = provider
-                .crypto()
-                .generate_signing_key(SignatureScheme::EcdsaP256Sha256)
-                .expect("a key");
-            let signature = key
-                .sign(SignatureScheme::EcdsaP256Sha256, b"flight 4")
-                .expect("signed");
+            let (provider, key, signature) = signed(seed);
             provider
                 .crypto()
                 .verify_signature(
@@ -337,14 +343,7 @@ mod tests {
         // Known answers: traces carry the certificate's fingerprint, so a dependency upgrade
         // must not change the bytes (p256 0.13 and 0.14 both give these; the exchange key is the
         // stream's next draw).
-        let provider = SeededProvider::new(1).expect("ring is built in");
-        let key = provider
-            .crypto()
-            .generate_signing_key(SignatureScheme::EcdsaP256Sha256)
-            .expect("a key");
-        let signature = key
-            .sign(SignatureScheme::EcdsaP256Sha256, b"flight 4")
-            .expect("signed");
+        let (provider, key, signature) = signed(1);
         let exchange = provider
             .crypto()
             .start_key_exchange(KeyExchangeAlgorithm::P256)
