@@ -16,8 +16,8 @@ use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU8, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -434,6 +434,11 @@ impl KillSwitch {
     }
 }
 
+/// How many passes the driver of a relaying connection runs at once after each wake-up: one
+/// hands the connection what arrived through TURN and the connection's answer to the relay
+/// client, the next sends it (see [`WatchedRuntime::with_relay_flush`]).
+pub const RELAY_FLUSH_PASSES: u8 = 2;
+
 /// A runtime that reports when a task it spawned ends on its own: for a peer connection, the
 /// driver stopping (on close, or by a bug that leaves the connection "connecting" forever).
 /// Its tasks can be killed through its [`KillSwitch`].
@@ -445,9 +450,10 @@ pub struct WatchedRuntime {
     /// Loss on the sends of the sockets it wraps, for the real network (turmoil's sockets
     /// apply the world's loss themselves): this host's address and the loss.
     send_loss: Option<(IpAddr, MediaFaults)>,
-    /// For a connection relaying through TURN: whether the driver's last wake-up was the
-    /// extra one [`Runtime::sleep`] gives it to send what it relayed (see `sleep`).
-    relay_flush: Option<Arc<AtomicBool>>,
+    /// For a connection relaying through TURN: how many of the extra wake-ups
+    /// [`Runtime::sleep`] gives the driver, to send what it relayed, ran in a row just before
+    /// (see `sleep`).
+    relay_flush: Option<Arc<AtomicU8>>,
     /// A task this runtime spawned (the driver) is being polled: the flush applies to its
     /// sleeps only, never to a sleep another task waits on (`close()`'s time limit).
     in_spawned: Arc<AtomicBool>,
@@ -476,11 +482,11 @@ impl WatchedRuntime {
         }
     }
 
-    /// The driver of a connection that relays through TURN gets an extra wake-up after each
-    /// one it had, so what it relayed leaves at once (webrtc-rs 0.21 sends relayed datagrams
-    /// only on its next wake-up; `docs/dependency-bugs.md`).
+    /// The driver of a connection that relays through TURN gets [`RELAY_FLUSH_PASSES`] extra
+    /// wake-ups after each one it had, so what it relayed leaves at once (webrtc-rs 0.21 sends
+    /// relayed datagrams only on a later wake-up; `docs/dependency-bugs.md`).
     pub fn with_relay_flush(mut self) -> Self {
-        self.relay_flush = Some(Arc::new(AtomicBool::new(false)));
+        self.relay_flush = Some(Arc::new(AtomicU8::new(0)));
         self
     }
 
@@ -554,20 +560,27 @@ impl Runtime for WatchedRuntime {
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         // The driver's loop hands what the connection wrote through TURN to its relay client
-        // only after the relay client's own sends of that pass, so relayed datagrams wait
-        // for the next wake-up: up to a timer of ~200 ms, for every DTLS flight. After any
-        // wake-up but this one, its sleep is a single yield: one more pass, now, which sends
-        // them (its timer check finds nothing due), then the full sleep.
+        // only after the relay client's own sends of that pass, and hands the connection
+        // what arrived through TURN only after both: so a relayed datagram leaves a wake-up
+        // late, and an answer to one (an ICE check's response, a DTLS flight) two wake-ups
+        // late, the next timer each (~200 ms for DTLS). After any wake-up but these, the
+        // driver's sleep is a single yield, twice in a row: two more passes, now, that answer
+        // and send (their timer check finds nothing due); then the full sleep.
         let driver = self.in_spawned.load(AtomicOrdering::Relaxed);
         match &self.relay_flush {
-            Some(flushed) if driver && !flushed.swap(false, AtomicOrdering::AcqRel) => {
-                let flushed = Arc::clone(flushed);
+            Some(flushes) if driver => {
+                let done = flushes.swap(0, AtomicOrdering::AcqRel);
+                if done >= RELAY_FLUSH_PASSES {
+                    return self.inner.sleep(duration);
+                }
+                let flushes = Arc::clone(flushes);
                 // A sleep of nothing, not a bare yield: inside a world the runtime's arbiter
-                // orders it with the driver's other branches.
+                // orders it with the driver's other branches. Dropped unfinished, another
+                // branch woke the driver, and the count starts again.
                 let now = self.inner.sleep(Duration::ZERO);
                 Box::pin(async move {
                     now.await;
-                    flushed.store(true, AtomicOrdering::Release);
+                    flushes.store(done + 1, AtomicOrdering::Release);
                 })
             }
             _ => self.inner.sleep(duration),
