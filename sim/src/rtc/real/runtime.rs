@@ -434,9 +434,10 @@ impl KillSwitch {
     }
 }
 
-/// How many passes the driver of a relaying connection runs at once after each wake-up: one
-/// hands the connection what arrived through TURN and the connection's answer to the relay
-/// client, the next sends it (see [`WatchedRuntime::with_relay_flush`]).
+/// How many extra passes the driver of a relaying connection runs at once after each wake-up.
+/// The wake-up's own pass hands the connection what arrived through TURN; the first extra pass
+/// hands the connection's answer to the relay client, the second sends it (see
+/// [`WatchedRuntime::with_relay_flush`]).
 pub const RELAY_FLUSH_PASSES: u8 = 2;
 
 /// A runtime that reports when a task it spawned ends on its own: for a peer connection, the
@@ -636,5 +637,46 @@ impl AsyncUdpSocket for LossyUdpSocket {
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
         self.inner.poll_recv(cx, bufs, meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sleeps of a relaying connection's driver, in order, each timed: a flush pass takes
+    /// no time, a full sleep its whole second. A flush sleep that another branch beats (dropped
+    /// before it is done) means a new wake-up, so the count starts again.
+    #[tokio::test(start_paused = true)]
+    async fn the_relay_flush_gives_two_passes_after_each_wake_up_and_starts_again_when_cut_short() {
+        let runtime = WatchedRuntime::new(
+            Arc::new(webrtc::runtime::TokioRuntime),
+            Arc::new(|| {}),
+            KillSwitch::default(),
+        )
+        .with_relay_flush();
+        let second = Duration::from_secs(1);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let driver = runtime.clone();
+        let _task = runtime.spawn(Box::pin(async move {
+            let mut took = Vec::new();
+            for cut_short in [false, false, false, false, true, false, false, false] {
+                let sleep = driver.sleep(second);
+                if cut_short {
+                    drop(sleep);
+                    continue;
+                }
+                let start = tokio::time::Instant::now();
+                sleep.await;
+                took.push(start.elapsed().as_secs());
+            }
+            let _ = tx.send(took);
+        }));
+        let took = rx.await.expect("the driver's task ran");
+        assert_eq!(took, [0, 0, 1, 0, 0, 0, 1]);
+        // Another task's sleep (such as `close()`'s time limit) is never cut.
+        let start = tokio::time::Instant::now();
+        runtime.sleep(second).await;
+        assert_eq!(start.elapsed(), second);
     }
 }
