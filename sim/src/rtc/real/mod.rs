@@ -102,7 +102,9 @@ use super::receive::{ReceiveStats, add_lost};
 use super::{
     NewSession, Remote, Role, Routed, RtcControl, RtcStats, Sender, WrongKey, route, sender_of,
 };
-use runtime::{AddressMap, CallerRuns, KillSwitch, MediaFaults, TurmoilRuntime, WatchedRuntime};
+use runtime::{
+    AddressMap, CallerRuns, FlushPass, KillSwitch, MediaFaults, TurmoilRuntime, WatchedRuntime,
+};
 
 const DESCRIBE_POLL: Duration = Duration::from_millis(150);
 const DESCRIBE_POLLS: u32 = 5;
@@ -674,7 +676,10 @@ impl Engine {
         });
         let mut watched = WatchedRuntime::new(inner, on_exit, kill);
         if relayed {
-            watched = watched.with_relay_flush();
+            watched = watched.with_relay_flush(match &self.task.network {
+                Network::Simulated { .. } => FlushPass::ZeroSleep,
+                Network::Loopback | Network::Bound { .. } => FlushPass::Yield,
+            });
         }
         Arc::new(match &self.task.network {
             Network::Bound {

@@ -440,6 +440,18 @@ impl KillSwitch {
 /// [`WatchedRuntime::with_relay_flush`]).
 pub const RELAY_FLUSH_PASSES: u8 = 2;
 
+/// How the relay flush's passes are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPass {
+    /// A sleep of nothing: inside a world the runtime's arbiter orders it with the driver's
+    /// other branches, and the simulated clock stands on whole milliseconds, so it is due at
+    /// once.
+    ZeroSleep,
+    /// A yield, on the real network: tokio rounds a sleep's deadline up to its next
+    /// millisecond, so a sleep of nothing could wait up to 1 ms there.
+    Yield,
+}
+
 /// A runtime that reports when a task it spawned ends on its own: for a peer connection, the
 /// driver stopping (on close, or by a bug that leaves the connection "connecting" forever).
 /// Its tasks can be killed through its [`KillSwitch`].
@@ -454,7 +466,7 @@ pub struct WatchedRuntime {
     /// For a connection relaying through TURN: how many of the extra wake-ups
     /// [`Runtime::sleep`] gives the driver, to send what it relayed, ran in a row just before
     /// (see `sleep`).
-    relay_flush: Option<Arc<AtomicU8>>,
+    relay_flush: Option<(FlushPass, Arc<AtomicU8>)>,
     /// A task this runtime spawned (the driver) is being polled: the flush applies to its
     /// sleeps only, never to a sleep another task waits on (`close()`'s time limit).
     in_spawned: Arc<AtomicBool>,
@@ -486,8 +498,8 @@ impl WatchedRuntime {
     /// The driver of a connection that relays through TURN gets [`RELAY_FLUSH_PASSES`] extra
     /// wake-ups after each one it had, so what it relayed leaves at once (webrtc-rs 0.21 sends
     /// relayed datagrams only on a later wake-up; `docs/dependency-bugs.md`).
-    pub fn with_relay_flush(mut self) -> Self {
-        self.relay_flush = Some(Arc::new(AtomicU8::new(0)));
+    pub fn with_relay_flush(mut self, pass: FlushPass) -> Self {
+        self.relay_flush = Some((pass, Arc::new(AtomicU8::new(0))));
         self
     }
 
@@ -565,20 +577,23 @@ impl Runtime for WatchedRuntime {
         // what arrived through TURN only after both: so a relayed datagram leaves a wake-up
         // late, and an answer to one (an ICE check's response, a DTLS flight) two wake-ups
         // late, the next timer each (~200 ms for DTLS). After any wake-up but these, the
-        // driver's sleep is a single yield, twice in a row: two more passes, now, that answer
-        // and send (their timer check finds nothing due); then the full sleep.
+        // driver's sleep is a pass of nothing ([`FlushPass`]), twice in a row: two more
+        // passes, now, that answer and send (their timer check finds nothing due); then the
+        // full sleep.
         let driver = self.in_spawned.load(AtomicOrdering::Relaxed);
         match &self.relay_flush {
-            Some(flushes) if driver => {
+            Some((pass, flushes)) if driver => {
                 let done = flushes.swap(0, AtomicOrdering::AcqRel);
                 if done >= RELAY_FLUSH_PASSES {
                     return self.inner.sleep(duration);
                 }
                 let flushes = Arc::clone(flushes);
-                // A sleep of nothing, not a bare yield: inside a world the runtime's arbiter
-                // orders it with the driver's other branches. Dropped unfinished, another
-                // branch woke the driver, and the count starts again.
-                let now = self.inner.sleep(Duration::ZERO);
+                // Dropped unfinished, another branch woke the driver, and the count starts
+                // again.
+                let now = match pass {
+                    FlushPass::ZeroSleep => self.inner.sleep(Duration::ZERO),
+                    FlushPass::Yield => self.inner.yield_now(),
+                };
                 Box::pin(async move {
                     now.await;
                     flushes.store(done + 1, AtomicOrdering::Release);
@@ -649,12 +664,18 @@ mod tests {
     /// before it is done) means a new wake-up, so the count starts again.
     #[tokio::test(start_paused = true)]
     async fn the_relay_flush_gives_two_passes_after_each_wake_up_and_starts_again_when_cut_short() {
+        for pass in [FlushPass::ZeroSleep, FlushPass::Yield] {
+            flush_passes(pass).await;
+        }
+    }
+
+    async fn flush_passes(pass: FlushPass) {
         let runtime = WatchedRuntime::new(
             Arc::new(webrtc::runtime::TokioRuntime),
             Arc::new(|| {}),
             KillSwitch::default(),
         )
-        .with_relay_flush();
+        .with_relay_flush(pass);
         let second = Duration::from_secs(1);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let driver = runtime.clone();
@@ -673,10 +694,10 @@ mod tests {
             let _ = tx.send(took);
         }));
         let took = rx.await.expect("the driver's task ran");
-        assert_eq!(took, [0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(took, [0, 0, 1, 0, 0, 0, 1], "{pass:?}");
         // Another task's sleep (such as `close()`'s time limit) is never cut.
         let start = tokio::time::Instant::now();
         runtime.sleep(second).await;
-        assert_eq!(start.elapsed(), second);
+        assert_eq!(start.elapsed(), second, "{pass:?}");
     }
 }
