@@ -400,8 +400,8 @@ fn the_camera_turned_on_in_an_audio_call_sends_video_on_the_camera_transceiver()
 /// fidelity.md A3: on the real stack too, media between two phones has the pair's latency
 /// whichever path it takes: relayed by both ends, by one, or peer to peer. The round trip is
 /// the last binding check's (webrtc-rs), and it is the pair's exactly. Until 2026-11-28 it was
-/// 220 ms at Alice with both ends relaying: `RealTurn` relayed a tick short (it took two ticks off for
-/// hops that cost one), and a relaying end answered a check a driver wake-up late
+/// 220 ms at Alice with both ends relaying: `RealTurn` relayed a tick short (it took two ticks
+/// off for hops that cost one), and a relaying end answered a check a driver wake-up late
 /// (`WatchedRuntime::with_relay_flush`, docs/dependency-bugs.md), which made one relaying end
 /// come out right by accident.
 #[test]

@@ -661,14 +661,19 @@ impl Engine {
     }
 
     fn runtime(&self, id: u64, kill: KillSwitch, relayed: bool) -> Arc<dyn Runtime> {
-        let inner: Arc<dyn Runtime> = match &self.task.network {
-            Network::Simulated { my_ip, faults } => Arc::new(TurmoilRuntime::new(
-                *my_ip,
-                self.addresses.clone(),
-                Some(Arc::clone(faults)),
-                self.callers.clone(),
-            )),
-            Network::Loopback | Network::Bound { .. } => Arc::new(webrtc::runtime::TokioRuntime),
+        let (inner, flush): (Arc<dyn Runtime>, _) = match &self.task.network {
+            Network::Simulated { my_ip, faults } => (
+                Arc::new(TurmoilRuntime::new(
+                    *my_ip,
+                    self.addresses.clone(),
+                    Some(Arc::clone(faults)),
+                    self.callers.clone(),
+                )),
+                FlushPass::ZeroSleep,
+            ),
+            Network::Loopback | Network::Bound { .. } => {
+                (Arc::new(webrtc::runtime::TokioRuntime), FlushPass::Yield)
+            }
         };
         let events = self.events.clone();
         let on_exit = Arc::new(move || {
@@ -676,10 +681,7 @@ impl Engine {
         });
         let mut watched = WatchedRuntime::new(inner, on_exit, kill);
         if relayed {
-            watched = watched.with_relay_flush(match &self.task.network {
-                Network::Simulated { .. } => FlushPass::ZeroSleep,
-                Network::Loopback | Network::Bound { .. } => FlushPass::Yield,
-            });
+            watched = watched.with_relay_flush(flush);
         }
         Arc::new(match &self.task.network {
             Network::Bound {
